@@ -1,0 +1,1 @@
+"""ganjobs: GAN scenario sets for stress testing."""
