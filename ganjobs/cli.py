@@ -1,0 +1,160 @@
+"""The ``ganjobs`` command line (CONTRACTS §4).
+
+Exit codes: 0 success; 2 bad input or usage (one ``error:`` line, no traceback); 1 otherwise.
+Heavy imports (torch, ray) happen inside the commands so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+try:  # typer >= 0.20 vendors click; older releases use click itself
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exc
+
+from ganjobs.errors import GanjobsError
+
+app = typer.Typer(
+    name="ganjobs",
+    help="Train GANs on market prices and publish synthetic scenario sets for stress testing.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _symbols(value: Optional[str]) -> Optional[list[str]]:
+    if value is None:
+        return None
+    out = [s.strip() for s in value.split(",") if s.strip()]
+    if not out:
+        raise GanjobsError("--symbols is empty")
+    return out
+
+
+@app.command("sample-data")
+def sample_data(out: Annotated[str, typer.Argument(help="Folder or s3:// prefix to write")]) -> None:
+    """Write the bundled real daily prices (S&P 500, NASDAQ, WTI) in the input layout."""
+    from ganjobs.ingest import load_market_data
+    from ganjobs.sample_data import write_sample_data
+
+    files = write_sample_data(out)
+    data = load_market_data(out)
+    typer.echo(f"wrote {len(files)} files to {out}: symbols {', '.join(data.symbols)}, "
+               f"{len(data.dates)} common dates {data.first_date}..{data.last_date}")
+
+
+@app.command()
+def train(
+    prices: Annotated[str, typer.Option(help="Prices URL (file, folder or s3:// prefix)")],
+    out: Annotated[str, typer.Option(help="Model folder URL to write")],
+    symbols: Annotated[Optional[str], typer.Option(help="Comma-separated symbols")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Config preset (default, gpu, ...)")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Training steps (overrides preset)")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Ray Train workers (DDP world size)")] = None,
+    gpu: Annotated[bool, typer.Option("--gpu", help="Train on GPUs (NCCL)")] = False,
+    seed: Annotated[int, typer.Option(help="Run seed")] = 0,
+    address: Annotated[Optional[str], typer.Option(help="Ray address (else RAY_ADDRESS or local)")] = None,
+    storage: Annotated[Optional[str], typer.Option(help="Ray Train storage_path (checkpoints)")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Run name; the same name resumes")] = None,
+) -> None:
+    """Train a GAN with Ray Train and write a model folder."""
+    from ganjobs.train import train_model
+
+    result = train_model(
+        prices=prices, out=out, symbols=_symbols(symbols), preset=preset, steps=steps,
+        workers=workers, gpu=gpu, seed=seed, address=address, storage_path=storage,
+        run_name=name,
+    )
+    typer.echo(f"model written to {result['out']}")
+
+
+@app.command()
+def generate(
+    model: Annotated[str, typer.Option(help="Model folder URL")],
+    out: Annotated[str, typer.Option(help="Scenario set URL to write")],
+    n: Annotated[int, typer.Option("--n", help="Number of scenarios")],
+    horizon: Annotated[int, typer.Option(help="Steps per scenario (days)")],
+    seed: Annotated[int, typer.Option(help="Sampling seed")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a published set")] = False,
+    workers: Annotated[Optional[int], typer.Option(help="Parallel Ray tasks (default: by size)")] = None,
+) -> None:
+    """Write a scenario set (CONTRACTS §3)."""
+    from ganjobs.generate import generate_scenarios
+
+    manifest = generate_scenarios(model=model, out=out, n=n, horizon=horizon, seed=seed,
+                                  overwrite=overwrite, workers=workers)
+    typer.echo(f"scenario set written to {out}: {manifest['n_scenarios']} x "
+               f"{manifest['horizon']} x {len(manifest['symbols'])}")
+
+
+@app.command()
+def evaluate(
+    scenarios: Annotated[str, typer.Option(help="Scenario set URL")],
+    prices: Annotated[str, typer.Option(help="Prices URL")],
+    out: Annotated[str, typer.Option(help="Folder URL for metrics.json and report.html")],
+    seed: Annotated[int, typer.Option(help="Seed for the baselines")] = 0,
+) -> None:
+    """Metrics (JSON) and an HTML report against baselines."""
+    from ganjobs.evaluate import evaluate_scenarios
+
+    result = evaluate_scenarios(scenarios=scenarios, prices=prices, out=out, seed=seed)
+    typer.echo(f"metrics: {result['metrics_url']}\nreport:  {result['report_url']}")
+
+
+@app.command()
+def stress(
+    scenarios: Annotated[str, typer.Option(help="Scenario set URL")],
+    portfolio: Annotated[str, typer.Option(help="Portfolio YAML file")],
+    out: Annotated[str, typer.Option(help="Folder URL for stress.json, P&L and plots")],
+    prices: Annotated[Optional[str], typer.Option(help="Prices URL for historical simulation")] = None,
+) -> None:
+    """Portfolio P&L, VaR and ES over a scenario set."""
+    from ganjobs.stress import run_stress
+
+    result = run_stress(scenarios=scenarios, portfolio=portfolio, out=out, prices=prices)
+    typer.echo(f"stress results written to {result['out']}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Console-script entry: maps failures onto the exit codes of CONTRACTS §4."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        app(args=argv, prog_name="ganjobs", standalone_mode=False)
+    except GanjobsError as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except click_exc.NoArgsIsHelpError:
+        return 0
+    except click_exc.UsageError as exc:
+        print(f"error: {_one_line(exc.format_message())}", file=sys.stderr)
+        return 2
+    except typer.Exit as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 1
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int) else 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the contract wants one line, not a traceback
+        if os.environ.get("GANJOBS_DEBUG"):
+            raise
+        print(f"error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

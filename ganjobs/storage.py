@@ -1,0 +1,262 @@
+"""Object storage through fsspec: any URL (path, ``file://``, ``s3://``) and atomic publishing.
+
+A published folder is complete only when it holds ``_SUCCESS``, written after the parts and
+``manifest.json``. Readers refuse folders without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import fsspec
+from fsspec.spec import AbstractFileSystem
+
+from ganjobs.errors import StorageError
+
+SUCCESS = "_SUCCESS"
+MANIFEST = "manifest.json"
+SUPPORTED_SCHEMES = ("file", "s3", "s3a", "memory")
+
+
+def s3_options() -> dict[str, Any]:
+    """s3fs options from the standard AWS settings.
+
+    Credentials, region and profile are left to botocore's own lookup; only the endpoint
+    override is passed explicitly so that S3-compatible stores work on every botocore version.
+    """
+    opts: dict[str, Any] = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    client_kwargs: dict[str, Any] = {}
+    if endpoint:
+        client_kwargs["endpoint_url"] = endpoint
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        client_kwargs["region_name"] = region
+    if client_kwargs:
+        opts["client_kwargs"] = client_kwargs
+    profile = os.environ.get("AWS_PROFILE")
+    if profile:
+        opts["profile"] = profile
+    # Listings must reflect writes made by this process a moment ago (publish, then read).
+    opts["use_listings_cache"] = False
+    return opts
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """Return ``(scheme, path)`` for a URL, refusing schemes we do not support."""
+    if not isinstance(url, str) or not url.strip():
+        raise StorageError("empty location")
+    url = url.strip()
+    if "://" not in url:
+        return "file", os.path.abspath(os.path.expanduser(url))
+    scheme, rest = url.split("://", 1)
+    scheme = scheme.lower()
+    if scheme not in SUPPORTED_SCHEMES:
+        raise StorageError(
+            f"unsupported URL scheme '{scheme}://' in {url!r}: use a path, file:// or s3://"
+        )
+    if scheme == "file":
+        return "file", os.path.abspath(rest)
+    if scheme in ("s3", "s3a"):
+        if not rest or rest.startswith("/"):
+            raise StorageError(f"S3 URL {url!r} has no bucket")
+        return "s3", rest.rstrip("/")
+    return scheme, rest
+
+
+def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
+    """Build the fsspec filesystem for ``url`` and return it with the path inside it."""
+    scheme, path = split_url(url)
+    if scheme == "s3":
+        fs = fsspec.filesystem("s3", **s3_options())
+    else:
+        fs = fsspec.filesystem(scheme)
+    return fs, path
+
+
+def join(url: str, *names: str) -> str:
+    """Join path segments onto a URL without losing its scheme."""
+    for name in names:
+        if name.startswith("/") or ".." in name.split("/"):
+            raise StorageError(f"refusing path segment {name!r}: it escapes its root")
+    if "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://" + posixpath.join(rest.rstrip("/"), *names)
+    return os.path.join(url, *names)
+
+
+def describe_error(url: str, exc: BaseException) -> str:
+    """A one-line reason for a storage failure, without credentials."""
+    name = type(exc).__name__
+    text = str(exc).splitlines()[0] if str(exc) else name
+    lowered = text.lower()
+    if "nosuchbucket" in lowered or "bucket does not exist" in lowered:
+        return f"{url}: bucket does not exist"
+    if any(k in lowered for k in ("invalidaccesskeyid", "signaturedoesnotmatch", "access denied",
+                                   "accessdenied", "forbidden", "unable to locate credentials")):
+        return f"{url}: access denied (check AWS credentials): {name}"
+    if isinstance(exc, FileNotFoundError):
+        return f"{url}: not found"
+    return f"{url}: {name}: {text}"
+
+
+@contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Turn low-level storage exceptions into :class:`StorageError` with a clean message."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except (OSError, PermissionError, ValueError) as exc:
+        raise StorageError(describe_error(url, exc)) from exc
+    except Exception as exc:  # botocore raises its own hierarchy
+        if type(exc).__module__.startswith(("botocore", "aiobotocore", "s3fs")):
+            raise StorageError(describe_error(url, exc)) from exc
+        raise
+
+
+def exists(url: str) -> bool:
+    fs, path = filesystem(url)
+    with storage_errors(url):
+        return bool(fs.exists(path))
+
+
+def read_bytes(url: str) -> bytes:
+    fs, path = filesystem(url)
+    with storage_errors(url):
+        return fs.cat_file(path)
+
+
+def write_bytes(url: str, data: bytes) -> None:
+    fs, path = filesystem(url)
+    with storage_errors(url):
+        parent = posixpath.dirname(path)
+        if parent:
+            fs.makedirs(parent, exist_ok=True)
+        fs.pipe_file(path, data)
+
+
+def read_json(url: str) -> dict[str, Any]:
+    try:
+        return json.loads(read_bytes(url))
+    except json.JSONDecodeError as exc:
+        raise StorageError(f"{url}: not valid JSON ({exc.msg})") from exc
+
+
+def is_published(url: str) -> bool:
+    """True when ``url`` is a folder holding ``_SUCCESS``."""
+    return exists(join(url, SUCCESS))
+
+
+def require_published(url: str, what: str = "folder") -> None:
+    """Refuse a folder that is absent or was never completed."""
+    if not is_published(url):
+        raise StorageError(f"{url}: no {SUCCESS}; not a complete {what} (absent or unfinished)")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class PartInfo:
+    name: str
+    rows: int
+    sha256: str
+    bytes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "rows": self.rows, "sha256": self.sha256, "bytes": self.bytes}
+
+
+@dataclass
+class Publisher:
+    """Write a folder atomically: parts, then ``manifest.json``, then ``_SUCCESS``.
+
+    Until :meth:`commit` runs the folder has no ``_SUCCESS`` and readers treat it as absent.
+    A folder that already holds ``_SUCCESS`` is refused unless ``overwrite`` is set, in which
+    case ``_SUCCESS`` is removed first so that no reader sees a mix of old and new parts.
+    """
+
+    url: str
+    overwrite: bool = False
+    parts: list[PartInfo] = field(default_factory=list)
+    _started: bool = False
+
+    def __post_init__(self) -> None:
+        self.fs, self.path = filesystem(self.url)
+
+    def start(self) -> Publisher:
+        with storage_errors(self.url):
+            if self.fs.exists(posixpath.join(self.path, SUCCESS)):
+                if not self.overwrite:
+                    raise StorageError(
+                        f"{self.url} already holds a published set; pass --overwrite to replace it"
+                    )
+                self.fs.rm(posixpath.join(self.path, SUCCESS))
+            if self.fs.exists(self.path):
+                # Leftovers of an earlier failed or replaced run must not mix with our parts.
+                for p in self.fs.find(self.path):
+                    self.fs.rm(p)
+            self.fs.makedirs(self.path, exist_ok=True)
+            self._probe_writable()
+        self._started = True
+        return self
+
+    def _probe_writable(self) -> None:
+        probe = posixpath.join(self.path, "_WRITING")
+        self.fs.pipe_file(probe, b"")
+
+    def write_part(self, name: str, data: bytes, rows: int) -> PartInfo:
+        if not self._started:
+            self.start()
+        join(self.url, name)  # validates the name
+        with storage_errors(self.url):
+            self.fs.pipe_file(posixpath.join(self.path, name), data)
+        info = PartInfo(name=name, rows=rows, sha256=sha256_bytes(data), bytes=len(data))
+        self.parts.append(info)
+        return info
+
+    def commit(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Write the manifest (with the part list) and then ``_SUCCESS``."""
+        if not self._started:
+            self.start()
+        manifest = dict(manifest)
+        manifest.setdefault("parts", [p.as_dict() for p in self.parts])
+        body = json.dumps(manifest, indent=2, sort_keys=False, default=str).encode()
+        with storage_errors(self.url):
+            self.fs.pipe_file(posixpath.join(self.path, MANIFEST), body)
+            probe = posixpath.join(self.path, "_WRITING")
+            if self.fs.exists(probe):
+                self.fs.rm(probe)
+            self.fs.pipe_file(posixpath.join(self.path, SUCCESS), b"")
+        return manifest
+
+    def abort(self) -> None:
+        """Best-effort removal of what this run wrote; ``_SUCCESS`` was never written."""
+        try:
+            if self.fs.exists(self.path):
+                for p in self.fs.find(self.path):
+                    self.fs.rm(p)
+        except Exception:  # noqa: BLE001 - cleanup must not mask the original failure
+            pass
+
+    def __enter__(self) -> Publisher:
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def read_manifest(url: str) -> dict[str, Any]:
+    """Manifest of a published folder; refuses folders without ``_SUCCESS``."""
+    require_published(url)
+    return read_json(join(url, MANIFEST))
