@@ -224,15 +224,15 @@ class Publisher:
         self.parts.append(info)
         return info
 
-    def commit(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        """Write the manifest (with the part list) and then ``_SUCCESS``."""
+    def commit(self, manifest: dict[str, Any], name: str = MANIFEST) -> dict[str, Any]:
+        """Write the manifest ``name`` (with the part list) and then ``_SUCCESS``."""
         if not self._started:
             self.start()
         manifest = dict(manifest)
         manifest.setdefault("parts", [p.as_dict() for p in self.parts])
         body = json.dumps(manifest, indent=2, sort_keys=False, default=str).encode()
         with storage_errors(self.url):
-            self.fs.pipe_file(posixpath.join(self.path, MANIFEST), body)
+            self.fs.pipe_file(posixpath.join(self.path, name), body)
             probe = posixpath.join(self.path, "_WRITING")
             if self.fs.exists(probe):
                 self.fs.rm(probe)
