@@ -6,6 +6,7 @@ A published folder is complete only when it holds ``_SUCCESS``, written after th
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -23,6 +24,9 @@ from ganjobs.errors import StorageError
 SUCCESS = "_SUCCESS"
 MANIFEST = "manifest.json"
 SUPPORTED_SCHEMES = ("file", "s3", "s3a", "memory")
+# Kinds of file a Publisher may find left over from an earlier run of its own and remove.
+OWNED = ("part-*.parquet", "*.json", "_SUCCESS", "_WRITING", "*.safetensors", "*.parquet",
+         "*.png", "*.html", "*.pt", "LATEST")
 
 
 def s3_options() -> dict[str, Any]:
@@ -202,13 +206,31 @@ class Publisher:
                     )
                 self.fs.rm(posixpath.join(self.path, SUCCESS))
             if self.fs.exists(self.path):
-                # Leftovers of an earlier failed or replaced run must not mix with our parts.
-                for p in self.fs.find(self.path):
-                    self.fs.rm(p)
+                if not self.fs.isdir(self.path):
+                    raise StorageError(f"{self.url} is a file, not a folder")
+                self._clear_leftovers()
             self.fs.makedirs(self.path, exist_ok=True)
             self._probe_writable()
         self._started = True
         return self
+
+    def _clear_leftovers(self) -> None:
+        """Remove an earlier failed or replaced run's files so they never mix with ours.
+
+        Only files of the kinds we publish are removed; a folder holding anything else is
+        refused, so a mistyped ``--out`` cannot wipe unrelated data.
+        """
+        found = self.fs.find(self.path)
+        foreign = [p for p in found
+                   if not fnmatch.fnmatch(posixpath.basename(p), "*")
+                   or not any(fnmatch.fnmatch(posixpath.basename(p), g) for g in OWNED)]
+        if foreign:
+            raise StorageError(
+                f"{self.url} holds files that were not published here "
+                f"(e.g. {posixpath.basename(foreign[0])}); choose an empty location"
+            )
+        for p in found:
+            self.fs.rm(p)
 
     def _probe_writable(self) -> None:
         probe = posixpath.join(self.path, "_WRITING")
