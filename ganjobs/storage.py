@@ -222,8 +222,7 @@ class Publisher:
         """
         found = self.fs.find(self.path)
         foreign = [p for p in found
-                   if not fnmatch.fnmatch(posixpath.basename(p), "*")
-                   or not any(fnmatch.fnmatch(posixpath.basename(p), g) for g in OWNED)]
+                   if not any(fnmatch.fnmatch(posixpath.basename(p), g) for g in OWNED)]
         if foreign:
             raise StorageError(
                 f"{self.url} holds files that were not published here "
