@@ -50,6 +50,19 @@ def sample_data(out: Annotated[str, typer.Argument(help="Folder or s3:// prefix 
 
 
 @app.command()
+def validate(
+    prices: Annotated[str, typer.Argument(help="Prices URL (file, folder or s3:// prefix)")],
+    symbols: Annotated[Optional[str], typer.Option(help="Comma-separated symbols")] = None,
+) -> None:
+    """Check prices against the input layout; print symbols, common dates and fingerprint."""
+    from ganjobs.ingest import load_market_data
+
+    data = load_market_data(prices, _symbols(symbols))
+    typer.echo(f"ok: {prices}: symbols {', '.join(data.symbols)}; {len(data.dates)} common "
+               f"dates {data.first_date}..{data.last_date}; sha256 {data.fingerprint}")
+
+
+@app.command()
 def train(
     prices: Annotated[str, typer.Option(help="Prices URL (file, folder or s3:// prefix)")],
     out: Annotated[str, typer.Option(help="Model folder URL to write")],

@@ -114,11 +114,11 @@ def _read_table(display: str, fs, path: str) -> pd.DataFrame:
             # Everything as text first so that the validation below names the bad value.
             opts = pacsv.ConvertOptions(column_types={c: pa.string() for c in REQUIRED})
             table = pacsv.read_csv(io.BytesIO(raw), convert_options=opts)
+        return table.to_pandas()
     except (pa.ArrowInvalid, OSError, EOFError, UnicodeDecodeError) as exc:
         kind = "Parquet" if name.endswith(PARQUET_EXT) else "CSV"
         first = str(exc).splitlines()[0][:200]
         raise DataError(f"{display}: not a readable {kind} file ({first})") from exc
-    return table.to_pandas()
 
 
 def _validate_frame(display: str, df: pd.DataFrame, hive: dict[str, str]) -> pd.DataFrame:
