@@ -96,12 +96,13 @@ def generate(
     seed: Annotated[int, typer.Option(help="Sampling seed")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a published set")] = False,
     workers: Annotated[Optional[int], typer.Option(help="Parallel Ray tasks (default: by size)")] = None,
+    symbols: Annotated[Optional[str], typer.Option(help="Publish only these symbols")] = None,
 ) -> None:
     """Write a scenario set (CONTRACTS §3)."""
     from ganjobs.generate import generate_scenarios
 
     manifest = generate_scenarios(model=model, out=out, n=n, horizon=horizon, seed=seed,
-                                  overwrite=overwrite, workers=workers)
+                                  overwrite=overwrite, workers=workers, symbols=_symbols(symbols))
     typer.echo(f"scenario set written to {out}: {manifest['n_scenarios']} x "
                f"{manifest['horizon']} x {len(manifest['symbols'])}")
 
@@ -123,14 +124,29 @@ def evaluate(
 @app.command()
 def stress(
     scenarios: Annotated[str, typer.Option(help="Scenario set URL")],
-    portfolio: Annotated[str, typer.Option(help="Portfolio YAML file")],
+    portfolio: Annotated[str, typer.Option(help="Portfolio YAML file (path or URL)")],
     out: Annotated[str, typer.Option(help="Folder URL for stress.json, P&L and plots")],
-    prices: Annotated[Optional[str], typer.Option(help="Prices URL for historical simulation")] = None,
+    prices: Annotated[Optional[str], typer.Option(
+        help="Prices URL for historical simulation and baselines")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace published results")
+                         ] = False,
+    seed: Annotated[int, typer.Option(help="Seed for the baseline generators")] = 0,
+    baselines: Annotated[Optional[str], typer.Option(
+        help="Comma-separated baselines to compare with, or 'none' (default: all)")] = None,
 ) -> None:
-    """Portfolio P&L, VaR and ES over a scenario set."""
+    """Portfolio P&L, VaR and ES over a scenario set, beside history and baselines."""
     from ganjobs.stress import run_stress
 
-    result = run_stress(scenarios=scenarios, portfolio=portfolio, out=out, prices=prices)
+    chosen = None
+    if baselines is not None:
+        chosen = [] if baselines.strip().lower() == "none" else _symbols(baselines)
+    result = run_stress(scenarios=scenarios, portfolio=portfolio, out=out, prices=prices,
+                        overwrite=overwrite, seed=seed, baselines=chosen)
+    res = result["results"]
+    h = str(res["horizons"][-1])
+    gan = res["sources"]["ganjobs"]["horizons"][h]
+    typer.echo(f"{res['portfolio']['name']}: {h}-day VaR 99% {gan['var']['99']:,.2f}, "
+               f"ES 97.5% {gan['es']['97.5']:,.2f} over {gan['n']:,} scenarios")
     typer.echo(f"stress results written to {result['out']}")
 
 

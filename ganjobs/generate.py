@@ -98,6 +98,8 @@ class PartResult:
 def build_part(model: Any, spec: PartSpec, horizon: int, seed: int, symbols: list[str],
                device: str = "cpu") -> PartResult:
     paths = sample_range(model, spec.start, spec.stop, horizon, seed, device)
+    if list(symbols) != list(model.symbols):
+        paths = paths[:, :, [model.symbols.index(s) for s in symbols]]
     finite = np.isfinite(paths)
     data = encode_part(part_table(paths, spec.start, symbols))
     return PartResult(
@@ -118,7 +120,8 @@ def _validate(n: int, horizon: int, out: str) -> None:
 
 def generate_scenarios(model: str, out: str, n: int, horizon: int, seed: int = 0,
                        overwrite: bool = False, workers: int | None = None,
-                       device: str | None = None, progress: bool = True) -> dict[str, Any]:
+                       device: str | None = None, progress: bool = True,
+                       symbols: list[str] | None = None) -> dict[str, Any]:
     """Sample ``n`` paths of ``horizon`` days from the model at ``model`` and publish them.
 
     Parameters
@@ -136,6 +139,9 @@ def generate_scenarios(model: str, out: str, n: int, horizon: int, seed: int = 0
         Parallel Ray tasks. Default: in-process for small sets, else one per CPU.
     device : str, optional
         Torch device; default ``cuda`` when available.
+    symbols : list of str, optional
+        Columns to publish (all of the model's by default); paths are always sampled
+        jointly, so a subset holds the same values as the full set.
 
     Returns
     -------
@@ -148,16 +154,17 @@ def generate_scenarios(model: str, out: str, n: int, horizon: int, seed: int = 0
     if workers is not None and workers <= 0:
         raise GanjobsError(f"--workers must be positive, got {workers}")
     gan = load_model(model)
+    columns = _select(gan.symbols, symbols, model)
     device = device or _default_device()
     parts = plan_parts(n)
     t0 = time.perf_counter()
     publisher = Publisher(out, overwrite=overwrite)
     with publisher:
         use_ray = (workers or 0) > 1 or (workers is None and n > IN_PROCESS_MAX)
-        results = (_run_ray(model, parts, horizon, seed, gan.symbols, workers, device, publisher)
+        results = (_run_ray(model, parts, horizon, seed, columns, workers, device, publisher)
                    if use_ray else
-                   _run_local(gan, parts, horizon, seed, device, publisher, progress))
-        manifest = _manifest(gan, model, n, horizon, seed, results, device,
+                   _run_local(gan, parts, horizon, seed, columns, device, publisher, progress))
+        manifest = _manifest(gan, columns, model, n, horizon, seed, results, device,
                              time.perf_counter() - t0)
         publisher.commit(manifest)
     return manifest
@@ -169,11 +176,21 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _run_local(gan: Any, parts: list[PartSpec], horizon: int, seed: int, device: str,
-               publisher: Publisher, progress: bool) -> list[PartResult]:
+def _select(available: list[str], wanted: list[str] | None, model: str) -> list[str]:
+    if not wanted:
+        return list(available)
+    unknown = [s for s in wanted if s not in available]
+    if unknown:
+        raise GanjobsError(f"{model}: unknown symbol(s) {', '.join(unknown)}; the model has "
+                           f"{', '.join(available)}")
+    return list(dict.fromkeys(wanted))
+
+
+def _run_local(gan: Any, parts: list[PartSpec], horizon: int, seed: int, columns: list[str],
+               device: str, publisher: Publisher, progress: bool) -> list[PartResult]:
     results = []
     for spec in _progress(parts, progress):
-        res = build_part(gan, spec, horizon, seed, gan.symbols, device)
+        res = build_part(gan, spec, horizon, seed, columns, device)
         info = publisher.write_part(spec.name, res.data, res.rows)
         res.sha256, res.nbytes, res.data = info.sha256, info.bytes, None
         results.append(res)
@@ -207,14 +224,14 @@ def _info(res: PartResult):
     return PartInfo(name=res.spec.name, rows=res.rows, sha256=res.sha256, bytes=res.nbytes)
 
 
-def _manifest(gan: Any, model_url: str, n: int, horizon: int, seed: int,
+def _manifest(gan: Any, columns: list[str], model_url: str, n: int, horizon: int, seed: int,
               results: list[PartResult], device: str, seconds: float) -> dict[str, Any]:
     mins = np.min([r.mins for r in results], axis=0)
     maxs = np.max([r.maxs for r in results], axis=0)
     nonfinite = int(sum(r.nonfinite for r in results))
     return {
         "format": FORMAT,
-        "symbols": list(gan.symbols),
+        "symbols": list(columns),
         "horizon": horizon,
         "n_scenarios": n,
         "return_kind": "log",
@@ -226,7 +243,7 @@ def _manifest(gan: Any, model_url: str, n: int, horizon: int, seed: int,
         "parts": [{"name": r.spec.name, "rows": r.rows, "sha256": r.sha256, "bytes": r.nbytes}
                   for r in results],
         "tails": {s: {"min": float(mins[j]), "max": float(maxs[j])}
-                  for j, s in enumerate(gan.symbols)},
+                  for j, s in enumerate(columns)},
         # No safety filter runs: every sampled path is published as drawn.
         "filtering": {"filter": None, "rejected_paths": 0, "clipped_values": 0,
                       "nonfinite_values": nonfinite},
