@@ -45,3 +45,7 @@ bench-quality: setup
 
 clean:
 	rm -rf $(VENV) $(LAKE) .pytest_cache
+
+# Submit training to the Ray cluster at RAY_ADDRESS: make submit NAME=daily ARGS="--prices … --out …"
+submit: setup
+	$(VENV)/bin/ganjobs submit train --name $(NAME) $(ARGS)

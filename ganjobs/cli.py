@@ -139,7 +139,11 @@ def stress(
 
     chosen = None
     if baselines is not None:
-        chosen = [] if baselines.strip().lower() == "none" else _symbols(baselines)
+        chosen = [b.strip() for b in baselines.split(",") if b.strip()]
+        if not chosen:
+            raise GanjobsError("--baselines is empty; use 'none' to skip the baselines")
+        if chosen == ["none"]:
+            chosen = []
     result = run_stress(scenarios=scenarios, portfolio=portfolio, out=out, prices=prices,
                         overwrite=overwrite, seed=seed, baselines=chosen)
     res = result["results"]
@@ -148,6 +152,28 @@ def stress(
     typer.echo(f"{res['portfolio']['name']}: {h}-day VaR 99% {gan['var']['99']:,.2f}, "
                f"ES 97.5% {gan['es']['97.5']:,.2f} over {gan['n']:,} scenarios")
     typer.echo(f"stress results written to {result['out']}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def submit(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="Command to run on the cluster: train or generate")],
+    name: Annotated[str, typer.Option(help="Run name; resubmitting it attaches, never duplicates")],
+    address: Annotated[Optional[str], typer.Option(help="Jobs API, e.g. http://head:8265")] = None,
+    gpus: Annotated[float, typer.Option(help="GPUs for the job's driver")] = 0,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once submitted")] = False,
+) -> None:
+    """Submit `ganjobs KIND ARGS...` to a Ray cluster through the Jobs API and stream its logs."""
+    from ganjobs.jobs import run_remote, submit as submit_job
+
+    if kind not in ("train", "generate"):
+        raise GanjobsError(f"submit: KIND must be train or generate, got {kind!r}")
+    args = [kind, *ctx.args]
+    if no_wait:
+        ref = submit_job(kind, name, args, address=address, num_gpus=gpus or None)
+    else:
+        ref = run_remote(kind, name, args, address=address, num_gpus=gpus or None)
+    typer.echo(f"job {ref.submission_id}: {'attached' if ref.reused else 'submitted'}")
 
 
 def _one_line(text: str) -> str:
