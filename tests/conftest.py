@@ -54,3 +54,16 @@ def sample_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("prices")
     write_sample_data(str(out))
     return str(out)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _ray_isolated_per_module():
+    """Each test module gets its own Ray runtime: shut down whatever a module started."""
+    yield
+    import sys
+
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()

@@ -1,0 +1,142 @@
+"""Cluster execution with real Ray: a head started with `ray start`, the Jobs API, S3 storage,
+and a two-node cluster on one machine. No mocks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ganjobs.jobs import run_remote, submission_id, submit
+from ganjobs.scenarios import open_scenarios
+from ganjobs.storage import is_published
+
+pytestmark = pytest.mark.slow
+VENV_BIN = Path(sys.executable).parent
+
+
+def _ports(n: int) -> list[int]:
+    import socket
+
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory, s3_server):
+    """`ray start --head --block` on 127.0.0.1 with its own ports and temp dir."""
+    gcs, dash, client, nm, om, agent, metrics, agent_http = _ports(8)
+    tmp = tmp_path_factory.mktemp("rayhead")
+    env = dict(os.environ, AWS_ENDPOINT_URL_S3=s3_server, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+               RAY_USAGE_STATS_ENABLED="0", RAY_TRAIN_V2_ENABLED="1",
+               PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
+    cmd = [str(VENV_BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+           f"--port={gcs}", "--include-dashboard=true", "--dashboard-host=127.0.0.1",
+           f"--dashboard-port={dash}", f"--ray-client-server-port={client}",
+           f"--node-manager-port={nm}", f"--object-manager-port={om}",
+           f"--dashboard-agent-listen-port={agent_http}", f"--dashboard-agent-grpc-port={agent}",
+           f"--metrics-export-port={metrics}", "--num-cpus=2", f"--temp-dir={tmp}",
+           "--disable-usage-stats"]
+    proc = subprocess.Popen(cmd, env=env, stdout=open(tmp / "head.log", "w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    address = f"http://127.0.0.1:{dash}"
+    from ray.job_submission import JobSubmissionClient
+
+    deadline = time.time() + 120
+    while True:
+        try:
+            JobSubmissionClient(address).list_jobs()
+            break
+        except Exception:
+            if time.time() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError((tmp / "head.log").read_text()[-3000:]) from None
+            time.sleep(1)
+    yield address
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_submission_id_is_stable():
+    assert submission_id("train", "daily run") == submission_id("train", "daily run")
+    assert submission_id("train", "a") != submission_id("train", "b")
+    assert submission_id("train", "a", 1).endswith("-r1")
+
+
+def test_train_and_generate_jobs_on_s3(ray_head, s3_env, sample_dir):
+    from ganjobs.sample_data import write_sample_data
+
+    lake = f"s3://{s3_env}"
+    write_sample_data(f"{lake}/prices")
+    logs: list[str] = []
+    run_remote("train", "jobs-test", [
+        "train", "--prices", f"{lake}/prices", "--out", f"{lake}/model", "--symbols", "SPX",
+        "--preset", "tiny", "--workers", "1", "--storage", f"{lake}/ray-results",
+        "--name", "jobs-test"], address=ray_head, timeout_s=300, echo=logs.append)
+    assert is_published(f"{lake}/model")
+    ref = run_remote("generate", "jobs-test", [
+        "generate", "--model", f"{lake}/model", "--out", f"{lake}/sets/one", "--n", "200",
+        "--horizon", "10"], address=ray_head, timeout_s=300, echo=logs.append)
+    assert not ref.reused
+    s = open_scenarios(f"{lake}/sets/one")
+    assert s.n_scenarios == 200 and s.symbols == ["SPX"]
+    assert "scenario set written" in "".join(logs)
+
+    # The same run name again attaches to the finished job instead of starting a new one.
+    from ray.job_submission import JobSubmissionClient
+
+    before = len(JobSubmissionClient(ray_head).list_jobs())
+    again = submit("generate", "jobs-test", ["generate", "--help"], address=ray_head)
+    assert again.reused and again.submission_id == ref.submission_id
+    assert len(JobSubmissionClient(ray_head).list_jobs()) == before
+
+
+def test_failed_job_is_a_clear_error(ray_head, tmp_path):
+    from ganjobs.jobs import JobFailed
+
+    with pytest.raises(JobFailed, match="FAILED"):
+        run_remote("generate", f"bad-{time.time()}", [
+            "generate", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "o"),
+            "--n", "5", "--horizon", "5"], address=ray_head, timeout_s=120, echo=lambda s: None)
+
+
+def test_two_node_cluster_ddp_with_s3_checkpoints(s3_env, sample_dir):
+    """One DDP worker per node on a two-node cluster, checkpoints on S3."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from ganjobs.train import train_model
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    try:
+        ray.init(address=cluster.address)
+        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+        out = f"s3://{s3_env}/model2"
+        result = train_model(prices=sample_dir, out=out, symbols=["SPX"], preset="tiny",
+                             workers=2, storage_path=f"s3://{s3_env}/ray-results",
+                             run_name="two-node")
+        assert is_published(out) and result["steps"] > 0
+        from ganjobs.storage import filesystem
+
+        fs, path = filesystem(f"s3://{s3_env}/ray-results/two-node")
+        assert any("checkpoint" in p for p in fs.find(path))
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
