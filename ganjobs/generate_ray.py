@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any
 
+from ganjobs.cluster import ensure_ray
 from ganjobs.generate import PartResult, PartSpec, build_part
 from ganjobs.storage import join, sha256_bytes, write_bytes
-
-
-def ensure_ray(address: str | None = None) -> None:
-    """Connect to ``address`` / ``RAY_ADDRESS`` or start a local cluster, once per process."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
-    ray.init(address=address or os.environ.get("RAY_ADDRESS") or None,
-             runtime_env={"env_vars": env} if env else None,
-             log_to_driver=False, include_dashboard=False)
 
 
 @functools.lru_cache(maxsize=2)
