@@ -1,0 +1,109 @@
+"""The ``stress.png`` figure of ``ganjobs stress`` (matplotlib, Agg backend, no display)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+# Colours per source kind; baselines cycle through the rest.
+_COLOURS = {"ganjobs": "tab:blue", "historical": "black"}
+_CYCLE = ["tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
+
+
+def _colour(name: str, i: int) -> str:
+    return _COLOURS.get(name, _CYCLE[i % len(_CYCLE)])
+
+
+def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
+                tails: dict[str, np.ndarray] | None = None) -> bytes:
+    """Draw the stress figure and return it as PNG bytes.
+
+    Panels: (1) histogram of the set's P&L at the longest horizon, historical windows overlaid,
+    other sources overlaid,
+    with the VaR/ES and threshold lines; (2) P&L paths of the worst scenarios and the mean path
+    of the threshold breaches (reverse stress); (3) ES 97.5% per horizon and source.
+
+    Parameters
+    ----------
+    results : dict
+        The ``stress.json`` content.
+    res : ganjobs.stress.StressResult
+        The set's result, for the full P&L vector.
+    sources : dict
+        ``results["sources"]``.
+    tails : dict of str to ndarray, optional
+        P&L at the longest horizon of the comparison sources, overlaid as outlines.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    horizons = results["horizons"]
+    hmax = horizons[-1]
+    key = str(hmax)
+    port = results["portfolio"]
+    gan = sources["ganjobs"]["horizons"][key]
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+
+    # (1) histogram with the tail lines
+    ax = axes[0]
+    pnl = res.pnl[:, -1]
+    lo, hi = np.quantile(pnl, [0.0005, 0.9995])
+    bins = np.linspace(min(lo, -gan["es"]["99"]), hi, 80)
+    ax.hist(np.clip(pnl, bins[0], bins[-1]), bins=bins, density=True, alpha=0.55,
+            color=_COLOURS["ganjobs"], label=f"ganjobs (n={len(pnl):,})")
+    for i, (name, vec) in enumerate((tails or {}).items()):
+        ax.hist(np.clip(vec, bins[0], bins[-1]), bins=bins, density=True, histtype="step",
+                lw=1.3, color=_colour(name, i), label=f"{name} (n={len(vec):,})")
+    for lvl, ls in (("95", "--"), ("99", "-")):
+        ax.axvline(-gan["var"][lvl], color="tab:red", ls=ls, lw=1.2,
+                   label=f"VaR {lvl}% = {gan['var'][lvl]:,.0f}")
+    for lvl, ls in (("97.5", "--"), ("99", "-")):
+        ax.axvline(-gan["es"][lvl], color="darkred", ls=ls, lw=1.8,
+                   label=f"ES {lvl}% = {gan['es'][lvl]:,.0f}")
+    ax.axvline(-port["loss_threshold"], color="grey", ls=":", lw=1.2,
+               label=f"loss threshold {port['loss_threshold']:,.0f}")
+    ax.set_title(f"P&L at {hmax} days — {port['name']}")
+    ax.set_xlabel(f"P&L ({port.get('currency') or 'base currency'})")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7, loc="upper left")
+
+    # (2) worst paths and the reverse-stress mean path
+    ax = axes[1]
+    steps = np.arange(0, hmax + 1)
+    for rec in gan["worst"]:
+        ax.plot(steps, [0.0, *rec["pnl_path"]], color="tab:red", alpha=0.45, lw=1)
+    rs = sources["ganjobs"]["reverse_stress"]
+    if rs and rs.get("mean_pnl_path"):
+        ax.plot(steps, [0.0, *rs["mean_pnl_path"]], color="black", lw=2, ls="--",
+                label=f"mean of {rs['n_breach']:,} breaches")
+    ax.plot([], [], color="tab:red", label=f"{len(gan['worst'])} worst scenarios")
+    ax.axhline(-port["loss_threshold"], color="grey", ls=":", lw=1)
+    ax.set_title(f"Worst scenario paths ({hmax} days)")
+    ax.set_xlabel("day")
+    ax.set_ylabel("cumulative P&L")
+    ax.legend(fontsize=8)
+
+    # (3) ES 97.5% per horizon, side by side
+    ax = axes[2]
+    names = [n for n, s in sources.items() if isinstance(s.get("horizons"), dict)]
+    width = 0.8 / max(len(names), 1)
+    x = np.arange(len(horizons))
+    for i, name in enumerate(names):
+        vals = [sources[name]["horizons"].get(str(h), {}).get("es", {}).get("97.5", np.nan)
+                for h in horizons]
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width, label=name,
+               color=_colour(name, i))
+    ax.set_xticks(x, [f"{h}d" for h in horizons])
+    ax.set_title("ES 97.5% by source")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
