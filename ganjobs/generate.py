@@ -148,11 +148,11 @@ def generate_scenarios(model: str, out: str, n: int, horizon: int, seed: int = 0
     dict
         The published manifest.
     """
-    from ganjobs.modelio import load_model
-
     _validate(n, horizon, out)
     if workers is not None and workers <= 0:
         raise GanjobsError(f"--workers must be positive, got {workers}")
+    from ganjobs.modelio import load_model
+
     gan = load_model(model)
     columns = _select(gan.symbols, symbols, model)
     device = device or _default_device()
