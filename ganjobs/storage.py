@@ -20,12 +20,13 @@ import fsspec
 from fsspec.spec import AbstractFileSystem
 
 from ganjobs.errors import StorageError
+from ganjobs.publish_lock import LOCK, Lease
 
 SUCCESS = "_SUCCESS"
 MANIFEST = "manifest.json"
 SUPPORTED_SCHEMES = ("file", "s3", "s3a", "memory")
 # Kinds of file a Publisher may find left over from an earlier run of its own and remove.
-OWNED = ("part-*.parquet", "*.json", "_SUCCESS", "_WRITING", "*.safetensors", "*.parquet",
+OWNED = ("part-*.parquet", "*.json", "_SUCCESS", "_LOCK", "*.safetensors", "*.parquet",
          "*.png", "*.html", "*.pt", "LATEST")
 
 
@@ -199,27 +200,27 @@ class Publisher:
 
     def start(self) -> Publisher:
         with storage_errors(self.url):
-            if self.fs.exists(posixpath.join(self.path, SUCCESS)):
-                if not self.overwrite:
-                    raise StorageError(
-                        f"{self.url} already holds a published set; pass --overwrite to replace it"
-                    )
-                self.fs.rm(posixpath.join(self.path, SUCCESS))
             if self.fs.exists(self.path):
                 if not self.fs.isdir(self.path):
                     raise StorageError(f"{self.url} is a file, not a folder")
-                self._clear_leftovers()
+                self._refuse_foreign()
             self.fs.makedirs(self.path, exist_ok=True)
-            self._probe_writable()
+            self.lease = Lease(self.fs, self.path, self.url)
+            self.lease.acquire()
+            try:
+                if self.fs.exists(posixpath.join(self.path, SUCCESS)):
+                    if not self.overwrite:
+                        raise StorageError(f"{self.url} already holds a published set; "
+                                           "pass --overwrite to replace it")
+                    self.fs.rm(posixpath.join(self.path, SUCCESS))
+                self._clear_leftovers()
+            except BaseException:
+                self.lease.release()
+                raise
         self._started = True
         return self
 
-    def _clear_leftovers(self) -> None:
-        """Remove an earlier failed or replaced run's files so they never mix with ours.
-
-        Only files of the kinds we publish are removed; a folder holding anything else is
-        refused, so a mistyped ``--out`` cannot wipe unrelated data.
-        """
+    def _refuse_foreign(self) -> None:
         found = self.fs.find(self.path)
         foreign = [p for p in found
                    if not any(fnmatch.fnmatch(posixpath.basename(p), g) for g in OWNED)]
@@ -228,18 +229,23 @@ class Publisher:
                 f"{self.url} holds files that were not published here "
                 f"(e.g. {posixpath.basename(foreign[0])}); choose an empty location"
             )
-        for p in found:
-            self.fs.rm(p)
 
-    def _probe_writable(self) -> None:
-        probe = posixpath.join(self.path, "_WRITING")
-        self.fs.pipe_file(probe, b"")
+    def _clear_leftovers(self) -> None:
+        """Remove an earlier failed or replaced run's files so they never mix with ours.
+
+        Only files of the kinds we publish are here (``_refuse_foreign`` ran first), so a
+        mistyped ``--out`` cannot wipe unrelated data.
+        """
+        for p in self.fs.find(self.path):
+            if posixpath.basename(p) != LOCK:
+                self.fs.rm(p)
 
     def write_part(self, name: str, data: bytes, rows: int) -> PartInfo:
         if not self._started:
             self.start()
         join(self.url, name)  # validates the name
         with storage_errors(self.url):
+            self.lease.heartbeat()
             self.fs.pipe_file(posixpath.join(self.path, name), data)
         info = PartInfo(name=name, rows=rows, sha256=sha256_bytes(data), bytes=len(data))
         self.parts.append(info)
@@ -253,19 +259,23 @@ class Publisher:
         manifest.setdefault("parts", [p.as_dict() for p in self.parts])
         body = json.dumps(manifest, indent=2, sort_keys=False, default=str).encode()
         with storage_errors(self.url):
+            self.lease.check()
             self.fs.pipe_file(posixpath.join(self.path, name), body)
-            probe = posixpath.join(self.path, "_WRITING")
-            if self.fs.exists(probe):
-                self.fs.rm(probe)
+            self.lease.check()
             self.fs.pipe_file(posixpath.join(self.path, SUCCESS), b"")
+            self.lease.release()
         return manifest
 
     def abort(self) -> None:
         """Best-effort removal of what this run wrote; ``_SUCCESS`` was never written."""
+        if not self._started:
+            return
         try:
-            if self.fs.exists(self.path):
-                for p in self.fs.find(self.path):
+            self.lease.check()  # a run that lost its lease must not delete the winner's parts
+            for p in self.fs.find(self.path):
+                if posixpath.basename(p) != LOCK:
                     self.fs.rm(p)
+            self.lease.release()
         except Exception:  # noqa: BLE001 - cleanup must not mask the original failure
             pass
 

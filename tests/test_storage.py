@@ -95,3 +95,36 @@ def test_s3_missing_bucket_and_bad_credentials(s3_env, monkeypatch):
         read_bytes("s3://no-such-bucket-xyz/prices.csv")
     except StorageError as exc:
         assert "secret-should-never-leak" not in str(exc)
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_concurrent_writers_never_mix(where, tmp_path, request):
+    if where == "s3":
+        url = f"s3://{request.getfixturevalue('s3_env')}/sets/race"
+    else:
+        url = str(tmp_path / "race")
+    first = Publisher(url).start()
+    first.write_part("part-00000.parquet", b"first", rows=1)
+    with pytest.raises(StorageError, match="being written by another run"):
+        Publisher(url).start()
+    first.commit({"format": "test/1"})
+    assert read_bytes(join(url, "part-00000.parquet")) == b"first"
+    assert not exists(join(url, "_LOCK"))
+    assert [p["name"] for p in read_manifest(url)["parts"]] == ["part-00000.parquet"]
+
+
+def test_stale_lease_of_dead_process_is_taken_over(tmp_path):
+    import json
+    import socket
+    import subprocess
+
+    url = str(tmp_path / "set")
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "_LOCK").write_text(json.dumps(
+        {"token": "x", "host": socket.gethostname(), "pid": proc.pid,
+         "heartbeat": __import__("time").time()}))
+    (tmp_path / "set" / "part-00000.parquet").write_bytes(b"half-written")
+    _publish(url)  # a re-run after a crash completes
+    assert read_bytes(join(url, "part-00000.parquet")) == b"abc"
