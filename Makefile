@@ -29,6 +29,25 @@ test: setup
 demo: setup
 	$(PY) -m flows.demo --lake $(LAKE)
 
+# The scheduled pipeline from this process (flow.serve), against PREFECT_API_URL when set.
+serve: setup
+	GANJOBS_PRICES=$${GANJOBS_PRICES:-$(abspath $(LAKE))/prices} \
+	GANJOBS_ROOT=$${GANJOBS_ROOT:-$(abspath $(LAKE))/runs} \
+	$(PY) -m flows.serve
+
+# Register prefect.yaml's deployment on the Prefect server at PREFECT_API_URL; runs need a
+# worker: prefect worker start --pool $${GANJOBS_WORK_POOL:-ganjobs-process}
+deploy: setup
+	@test -n "$$PREFECT_API_URL" || { echo "error: set PREFECT_API_URL to the Prefect server's API" >&2; exit 2; }
+	export GANJOBS_PRICES=$${GANJOBS_PRICES:-$(abspath $(LAKE))/prices} \
+	  GANJOBS_ROOT=$${GANJOBS_ROOT:-$(abspath $(LAKE))/runs} \
+	  GANJOBS_NAME=$${GANJOBS_NAME:-daily} \
+	  GANJOBS_PORTFOLIO=$${GANJOBS_PORTFOLIO:-$(CURDIR)/flows/example_portfolio.yaml} \
+	  GANJOBS_WORK_POOL=$${GANJOBS_WORK_POOL:-ganjobs-process} && \
+	{ $(VENV)/bin/prefect work-pool inspect "$$GANJOBS_WORK_POOL" >/dev/null 2>&1 || \
+	  $(VENV)/bin/prefect work-pool create "$$GANJOBS_WORK_POOL" --type process; } && \
+	$(VENV)/bin/prefect --no-prompt deploy --all
+
 lint: setup
 	$(VENV)/bin/ruff check ganjobs flows tests bench
 

@@ -1,0 +1,203 @@
+"""Prefect artifacts of a pipeline run: summary (markdown), metric table, link to the report.
+
+The metric structure belongs to ``ganjobs.evaluate``; the table is built generically from it
+(one row per generator, one column per scalar metric) so new metrics appear without changes
+here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+OURS = "ganjobs"
+# Depth to which nested metric groups are flattened into ``group.metric`` columns.
+MAX_DEPTH = 3
+MAX_COLUMNS = 40
+
+
+def artifact_key(name: str, suffix: str) -> str:
+    """Artifact keys allow only lowercase letters, digits and dashes."""
+    return re.sub(r"[^a-z0-9-]+", "-", f"{name}-{suffix}".lower()).strip("-")
+
+
+def _find_models(metrics: Any, depth: int = 0) -> dict[str, dict[str, Any]] | None:
+    """The mapping ``generator -> its metrics``: the first dict that has a ``ganjobs`` key
+    holding a dict, searched breadth-first."""
+    if not isinstance(metrics, dict) or depth > MAX_DEPTH:
+        return None
+    if isinstance(metrics.get(OURS), dict):
+        return {k: v for k, v in metrics.items() if isinstance(v, dict)}
+    for value in metrics.values():
+        found = _find_models(value, depth + 1)
+        if found:
+            return found
+    return None
+
+
+def _flatten(values: dict[str, Any], prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, bool):
+            out[name] = value
+        elif isinstance(value, (int, float)):
+            out[name] = value
+        elif isinstance(value, str) and len(value) <= 40:
+            out[name] = value
+        elif isinstance(value, dict) and depth < MAX_DEPTH:
+            out.update(_flatten(value, f"{name}.", depth + 1))
+    return out
+
+
+def metric_rows(metrics: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One row per generator (``ganjobs`` first), columns = union of flattened scalars."""
+    models = _find_models(metrics or {})
+    if not models:
+        return []
+    flat = {name: _flatten(values) for name, values in models.items()}
+    columns: list[str] = []
+    for values in flat.values():
+        for col in values:
+            if col not in columns:
+                columns.append(col)
+    columns = columns[:MAX_COLUMNS]
+    order = [OURS] + [m for m in flat if m != OURS]
+    return [{"model": m, **{c: flat[m].get(c) for c in columns}} for m in order]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_no metrics_"
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in rows:
+        cells = [f"**{_fmt(row[c])}**" if c == "model" and row[c] == OURS else _fmt(row[c])
+                 for c in cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summary_markdown(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """The run summary shown on the flow run's Artifacts tab."""
+    status = ("published a new scenario set" if summary["published"]
+              else "set already published by an earlier identical run; nothing re-published")
+    lines = [
+        f"# Scenario set `{summary['name']}` as of {summary['as_of']}",
+        "",
+        f"**Run `{summary['run_id']}`**: {status}.",
+        "",
+        f"- Scenario set: `{summary['scenarios_url']}` "
+        f"({summary.get('n_scenarios')} scenarios × {summary.get('horizon')} days, "
+        f"symbols {', '.join(summary.get('symbols') or [])})",
+        f"- Evaluation report: `{summary.get('report_url')}`",
+        f"- Metrics: `{summary.get('metrics_url')}`",
+        f"- Model: `{summary.get('model_url')}`",
+        f"- LATEST: `{summary['latest_url']}` "
+        f"({'updated' if summary.get('latest_updated') else 'unchanged'})",
+        f"- Data: sha256 `{summary.get('data_sha256', '')[:16]}…`, "
+        f"{summary.get('first_date')} .. {summary.get('last_date')}",
+        f"- Code: `{summary.get('code_version')}`",
+    ]
+    if summary.get("stress_url"):
+        lines.append(f"- Stress test: `{summary['stress_url']}`")
+    lines += ["", "## Metrics vs baselines", "", markdown_table(rows)]
+    return "\n".join(lines)
+
+
+def publish_artifacts(summary: dict[str, Any], metrics: dict[str, Any] | None) -> None:
+    """Create the three artifacts on the current flow run."""
+    from prefect.artifacts import (
+        create_link_artifact,
+        create_markdown_artifact,
+        create_table_artifact,
+    )
+
+    name = summary["name"]
+    rows = metric_rows(metrics)
+    create_markdown_artifact(summary_markdown(summary, rows), key=artifact_key(name, "summary"),
+                             description=f"Scenario run {summary['run_id']}")
+    # A table artifact needs at least one row; an empty metric set still records the run.
+    create_table_artifact(rows or [{"model": OURS}], key=artifact_key(name, "metrics"),
+                          description="Evaluation metrics of the set and the baselines")
+    if summary.get("report_url"):
+        create_link_artifact(_browsable(summary["report_url"]), link_text="evaluation report",
+                             key=artifact_key(name, "report"),
+                             description=f"Report of run {summary['run_id']}")
+
+
+def _browsable(url: str) -> str:
+    """Local paths as ``file://`` links so the UI renders them as links."""
+    return url if "://" in url else "file://" + url
+
+
+def stress_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (source, horizon): VaR/ES at every level and the exceedance probability.
+
+    ``results`` is the content of ``stress.json`` (``ganjobs.stress.run_stress``); sources
+    that were skipped or failed are listed with their reason.
+    """
+    rows: list[dict[str, Any]] = []
+    for source, body in (results.get("sources") or {}).items():
+        horizons = body.get("horizons") if isinstance(body, dict) else None
+        if not horizons:
+            reason = (body or {}).get("skipped") or (body or {}).get("error") or "no results"
+            rows.append({"source": source, "horizon": None, "note": str(reason)[:80]})
+            continue
+        for h, m in horizons.items():
+            row: dict[str, Any] = {"source": source, "horizon": int(h)}
+            row.update({f"VaR {k}%": v for k, v in (m.get("var") or {}).items()})
+            row.update({f"ES {k}%": v for k, v in (m.get("es") or {}).items()})
+            row["P(loss > threshold)"] = m.get("prob_loss_beyond_threshold")
+            rows.append(row)
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    return [{c: row.get(c) for c in columns} for row in rows]
+
+
+def stress_summary(results: dict[str, Any]) -> dict[str, Any]:
+    """What the flow keeps of a stress run (the full paths stay in ``stress.json``)."""
+    port = results.get("portfolio") or {}
+    return {"portfolio": {k: port.get(k) for k in ("name", "base_value", "location",
+                                                   "sha256", "loss_threshold")},
+            "horizons": results.get("horizons"), "rows": stress_rows(results)}
+
+
+def publish_stress_artifact(name: str, stress: dict[str, Any]) -> None:
+    """Markdown artifact of the stress test: risk measures per source and horizon."""
+    from prefect.artifacts import create_markdown_artifact
+
+    summary = stress["summary"]
+    port = summary["portfolio"]
+    text = "\n".join([
+        f"# Stress test: portfolio `{port.get('name')}`",
+        "",
+        f"- Results: `{stress['out']}` (stress.json, pnl.parquet, stress.png)",
+        f"- Base value {port.get('base_value')}, loss threshold {port.get('loss_threshold')}",
+        "- Amounts in the base currency; VaR and ES are positive losses.",
+        "",
+        markdown_table_generic(summary["rows"]),
+    ])
+    create_markdown_artifact(text, key=artifact_key(name, "stress"),
+                             description=f"Stress test of {port.get('name')}")
+
+
+def markdown_table_generic(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_no results_"
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""``make demo``: the whole pipeline on the bundled real prices, locally, in a few minutes.
+
+Writes the bundled daily prices (S&P 500, NASDAQ, WTI) to ``<lake>/prices``, runs the
+scenario pipeline once (Prefect's ephemeral local API unless ``PREFECT_API_URL`` is set, a
+local Ray cluster, CPU, the default training preset) with the example portfolio, and prints
+where the scenario set, the report, the stress results and the Prefect run are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXAMPLE_PORTFOLIO = Path(__file__).with_name("example_portfolio.yaml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m flows.demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lake", default="lake", help="local folder for prices and outputs")
+    p.add_argument("--name", default="demo", help="scenario series name")
+    p.add_argument("--n", type=int, default=5000, help="number of scenarios")
+    p.add_argument("--horizon", type=int, default=252, help="days per scenario")
+    p.add_argument("--preset", default=None, help="training preset (default preset)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (preset's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-portfolio", action="store_true", help="skip the stress test")
+    return p
+
+
+def _say(msg: str) -> None:
+    print(f"[demo] {msg}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    t0 = time.perf_counter()
+    lake = Path(args.lake).absolute()
+    prices = lake / "prices"
+
+    from ganjobs.sample_data import write_sample_data
+
+    _say(f"writing the bundled real daily prices to {prices}")
+    write_sample_data(str(prices))
+
+    from flows.params import PipelineParams
+    from flows.pipeline import scenario_pipeline
+
+    params = PipelineParams(
+        prices=str(prices), root=str(lake / "runs"), name=args.name, preset=args.preset,
+        steps=args.steps, n=args.n, horizon=args.horizon, seed=args.seed,
+        portfolio=None if args.no_portfolio else str(EXAMPLE_PORTFOLIO),
+    )
+    api = os.environ.get("PREFECT_API_URL")
+    _say(f"running the scenario pipeline ({args.n} scenarios x {args.horizon} days, preset "
+         f"{args.preset or 'default'}) on "
+         + (f"the Prefect API at {api}" if api else "Prefect's ephemeral local API")
+         + "; task progress follows")
+    state = scenario_pipeline(params, return_state=True)
+    elapsed = time.perf_counter() - t0
+    if not state.is_completed():
+        _say(f"pipeline FAILED after {elapsed:.0f} s: {state.message}")
+        return 1
+    _report(state.result(), elapsed, bool(api))
+    return 0
+
+
+def _report(summary: dict[str, Any], elapsed: float, has_server: bool) -> None:
+    print()
+    _say(f"done in {elapsed:.0f} s: "
+         + ("published a new scenario set" if summary["published"] else
+            "identical inputs: the set was already published, nothing new written"))
+    rows = [
+        ("scenario set", summary["scenarios_url"]),
+        ("manifest", summary["scenarios_url"] + "/manifest.json"),
+        ("report", summary.get("report_url")),
+        ("metrics", summary.get("metrics_url")),
+        ("stress results", summary.get("stress_url")),
+        ("model", summary.get("model_url")),
+        ("LATEST pointer", summary["latest_url"]),
+        ("Prefect flow run", f"{summary.get('flow_run_name')} (id {summary.get('flow_run_id')})"),
+    ]
+    if has_server and summary.get("ui_url"):
+        rows.append(("Prefect UI", summary["ui_url"]))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        if value:
+            print(f"  {key:<{width}}  {value}")
+    if not has_server:
+        print("\n  Prefect ran in ephemeral mode: the run and its artifacts are in the local "
+              "Prefect database\n  (PREFECT_HOME, ~/.prefect by default). To browse them: "
+              "`.venv/bin/prefect server start`,\n  then open http://127.0.0.1:4200 (flow "
+              f"run '{summary.get('flow_run_name')}').")
+    print("  Read the set: python -c \"from ganjobs.scenarios import open_scenarios; "
+          f"print(open_scenarios('{summary['scenarios_url']}').paths().shape)\"")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Parameters of the scenario pipeline and the deterministic layout of a run's outputs.
+
+Nothing here imports torch or ray: this module is loaded by the Prefect worker before any task
+runs, and by deployments that only need the parameter schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+class PipelineParams(BaseModel):
+    """Everything one scheduled run needs; the deployment's parameters are exactly these."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prices: str = Field(description="Market prices URL (file, folder or s3:// prefix), "
+                                    "CONTRACTS §2")
+    root: str = Field(description="Output root URL; sets land in <root>/<name>/<as-of>/<run-id>/")
+    name: str = Field("ganjobs", description="Name of the scenario series (lowercase, no /)")
+    symbols: list[str] | None = Field(None, description="Symbols to model (default: all)")
+    preset: str | None = Field(None, description="Training preset (default preset when unset)")
+    steps: int | None = Field(None, ge=1, description="Training steps (overrides the preset)")
+    workers: int | None = Field(None, ge=1, description="Ray Train workers")
+    gpu: bool = Field(False, description="Train on GPUs")
+    n: int = Field(5000, ge=1, description="Number of scenarios")
+    horizon: int = Field(252, ge=1, description="Days per scenario")
+    seed: int = Field(0, ge=0, description="Seed for training, sampling and baselines")
+    portfolio: str | None = Field(None, description="Portfolio YAML for the stress test")
+    as_of: dt.date | None = Field(None, description="As-of date (default: last price date)")
+    ray_address: str | None = Field(None, description="Ray cluster (default: RAY_ADDRESS "
+                                                      "or a local cluster)")
+    eval_max_paths: int = Field(2000, ge=1, description="Scenarios used by the evaluation")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError("name must be 1-63 of a-z, 0-9, '.', '_', '-' and start with a "
+                             "letter or digit")
+        return value
+
+    @field_validator("prices", "root")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        from ganjobs.storage import split_url  # fsspec only; refuses unknown schemes early
+
+        split_url(value)
+        return value.rstrip("/") if "://" in value else value
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        out = list(dict.fromkeys(s.strip() for s in value if s.strip()))
+        if not out:
+            raise ValueError("symbols is empty; leave it unset to use all symbols")
+        return out
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """Package version plus a hash of the library's sources.
+
+    The hash (not a git commit) is used so that the version is the same in a git checkout, an
+    installed wheel and a worker's copy, and still changes whenever library code changes.
+    """
+    import ganjobs
+
+    try:
+        version = metadata.version("ganjobs")
+    except metadata.PackageNotFoundError:  # pragma: no cover - source tree without install
+        version = "0"
+    h = hashlib.sha256()
+    pkg = Path(ganjobs.__file__).parent
+    for path in sorted(pkg.rglob("*.py")):
+        h.update(path.relative_to(pkg).as_posix().encode())
+        h.update(path.read_bytes())
+    return f"{version}+src.{h.hexdigest()[:12]}"
+
+
+def output_identity(params: PipelineParams, fingerprint: str, symbols: list[str],
+                    version: str) -> dict[str, Any]:
+    """What determines a set's content: data, the knobs that change the model or the paths,
+    and the code. The Ray address, portfolio and output location do not belong here."""
+    return {
+        "data_sha256": fingerprint,
+        "symbols": list(symbols),
+        "preset": params.preset,
+        "steps": params.steps,
+        "workers": params.workers,  # the DDP world size changes the trained model
+        "gpu": params.gpu,
+        "n": params.n,
+        "horizon": params.horizon,
+        "seed": params.seed,
+        "code_version": version,
+    }
+
+
+def run_id_for(identity: dict[str, Any]) -> str:
+    """Deterministic run id: identical inputs map to the same folder."""
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()
+    return "r" + hashlib.sha256(blob).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Locations of one run: ``<root>/<name>/<as-of>/<run-id>/{model,scenarios,...}``."""
+
+    root: str
+    name: str
+    as_of: str
+    run_id: str
+
+    def _join(self, *names: str) -> str:
+        from ganjobs.storage import join
+
+        return join(self.root, *names)
+
+    @property
+    def run(self) -> str:
+        return self._join(self.name, self.as_of, self.run_id)
+
+    @property
+    def model(self) -> str:
+        return self._join(self.name, self.as_of, self.run_id, "model")
+
+    @property
+    def staging(self) -> str:
+        """Generated set before evaluation; the published copy carries the metrics."""
+        return self._join(self.name, self.as_of, self.run_id, "_staging", "scenarios")
+
+    @property
+    def staging_root(self) -> str:
+        return self._join(self.name, self.as_of, self.run_id, "_staging")
+
+    @property
+    def scenarios(self) -> str:
+        return self._join(self.name, self.as_of, self.run_id, "scenarios")
+
+    @property
+    def evaluation(self) -> str:
+        return self._join(self.name, self.as_of, self.run_id, "evaluation")
+
+    def stress(self, portfolio_tag: str) -> str:
+        return self._join(self.name, self.as_of, self.run_id, "stress", portfolio_tag)
+
+    @property
+    def latest(self) -> str:
+        return self._join(self.name, "LATEST")
+
+    @property
+    def cache(self) -> str:
+        """Prefect result/cache records, kept beside the outputs they describe."""
+        return self._join("_prefect", "results")

@@ -1,0 +1,123 @@
+"""Publishing a staged scenario set with its metrics, and the per-name ``LATEST`` pointer.
+
+The staged set (written by ``generate_scenarios``) is complete but lacks the evaluation
+metrics. Publishing copies its parts unchanged next to the run's other outputs, writes a
+manifest with ``metrics`` added, and only then ``_SUCCESS`` (CONTRACTS §3), through
+:class:`ganjobs.storage.Publisher`, which removes its partial output on failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import posixpath
+from typing import Any
+
+from ganjobs.errors import StorageError
+from ganjobs.storage import (
+    MANIFEST,
+    Publisher,
+    filesystem,
+    is_published,
+    join,
+    read_json,
+    read_manifest,
+    split_url,
+    storage_errors,
+    write_bytes,
+)
+
+
+def publish_staged_set(staging: str, final: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """Copy the staged set to ``final`` with ``extra`` fields merged into its manifest.
+
+    Safe to retry: when ``final`` is already published from the same parts it is left alone.
+    """
+    if is_published(final):
+        current = read_manifest(final)
+        if not is_published(staging) or _same_parts(current, read_manifest(staging)):
+            return current
+        raise StorageError(f"{final} already holds a different published set")
+    manifest = read_manifest(staging)
+    manifest.update(extra)
+    src_fs, src_root = filesystem(staging)
+    with Publisher(final) as pub:
+        for part in manifest["parts"]:
+            src = posixpath.join(src_root, part["name"])
+            dst = posixpath.join(pub.path, part["name"])
+            with storage_errors(staging):
+                # Same store (one root), so S3 copies server-side; nothing passes through here.
+                pub.fs.copy(src, dst)
+                size = pub.fs.size(dst)
+            if "bytes" in part and size != part["bytes"]:
+                raise StorageError(f"{final}: copy of {part['name']} has {size} bytes, "
+                                   f"expected {part['bytes']}")
+        # The part list (names, rows, sha256) is the staged one: the bytes are the same.
+        return pub.commit(manifest)
+
+
+def _same_parts(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return [p.get("sha256") for p in a.get("parts", [])] == [
+        p.get("sha256") for p in b.get("parts", [])]
+
+
+def remove_tree(url: str) -> None:
+    """Best-effort recursive delete (staging leftovers); never fails the run."""
+    try:
+        fs, path = filesystem(url)
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+    except Exception:  # noqa: BLE001 - a leftover staging folder is harmless
+        pass
+
+
+def read_latest(url: str) -> dict[str, Any] | None:
+    fs, path = filesystem(url)
+    with storage_errors(url):
+        if not fs.exists(path):
+            return None
+    return read_json(url)
+
+
+def latest_record(*, name: str, as_of: str, run_id: str, run_url: str, scenarios_url: str,
+                  report_url: str | None, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format": "ganjobs.latest/1",
+        "name": name,
+        "as_of": as_of,
+        "run_id": run_id,
+        "run": run_url,
+        "scenarios": scenarios_url,
+        "manifest": join(scenarios_url, MANIFEST),
+        "report": report_url,
+        "data": data,
+        "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def update_latest(latest_url: str, record: dict[str, Any]) -> bool:
+    """Point ``LATEST`` at ``record['scenarios']``; returns whether anything was written.
+
+    Written only when the set holds ``_SUCCESS``; left alone when it already points at this
+    run (idempotent re-runs) or at a newer as-of date (a back-fill must not move it back).
+    """
+    if not is_published(record["scenarios"]):
+        raise StorageError(f"{record['scenarios']}: not published; LATEST left unchanged")
+    current = read_latest(latest_url)
+    if current is not None and current.get("scenarios") and is_published(current["scenarios"]):
+        if current.get("run_id") == record["run_id"] and current.get("as_of") == record["as_of"]:
+            return False
+        if str(current.get("as_of", "")) > record["as_of"]:
+            return False
+    body = json.dumps(record, indent=2).encode()
+    scheme, path = split_url(latest_url)
+    if scheme == "file":
+        # A local rename is atomic; an S3 PUT already is.
+        tmp = latest_url + ".tmp"
+        write_bytes(tmp, body)
+        fs, _ = filesystem(latest_url)
+        with storage_errors(latest_url):
+            fs.mv(filesystem(tmp)[1], path)
+    else:
+        write_bytes(latest_url, body)
+    return True

@@ -1,0 +1,66 @@
+"""``make serve``: run the scenario pipeline on its schedule from this process (``flow.serve``).
+
+No work pool or worker is needed: this process registers the deployment on the Prefect API
+(``PREFECT_API_URL``; Prefect's ephemeral local API when unset) and runs the scheduled flow
+runs itself until interrupted. Locations default to the environment (``GANJOBS_PRICES``,
+``GANJOBS_ROOT``, ``GANJOBS_PORTFOLIO``), else the demo lake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from flows.params import PipelineParams
+
+CRON = "30 18 * * 1-5"  # business days, 2.5 h after the NYSE close
+TIMEZONE = "America/New_York"
+EXAMPLE_PORTFOLIO = Path(__file__).with_name("example_portfolio.yaml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="python -m flows.serve", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--prices", default=env("GANJOBS_PRICES", "lake/prices"))
+    p.add_argument("--root", default=env("GANJOBS_ROOT", "lake/runs"))
+    p.add_argument("--name", default=env("GANJOBS_NAME", "daily"))
+    p.add_argument("--portfolio", default=env("GANJOBS_PORTFOLIO", str(EXAMPLE_PORTFOLIO)),
+                   help="portfolio YAML for the stress test ('' for none)")
+    p.add_argument("--n", type=int, default=5000)
+    p.add_argument("--horizon", type=int, default=252)
+    p.add_argument("--preset", default=None)
+    p.add_argument("--cron", default=CRON)
+    p.add_argument("--timezone", default=TIMEZONE)
+    p.add_argument("--deployment", default="daily-scenarios-local")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    from prefect.schedules import Cron
+
+    from flows.pipeline import scenario_pipeline
+
+    args = build_parser().parse_args(argv)
+    # Absolute paths: scheduled runs must not depend on the serving process's cwd.
+    absolute = (lambda u: u if "://" in u else os.path.abspath(u))  # noqa: E731
+    params = PipelineParams(
+        prices=absolute(args.prices), root=absolute(args.root), name=args.name,
+        portfolio=absolute(args.portfolio) if args.portfolio else None,
+        n=args.n, horizon=args.horizon, preset=args.preset,
+    )
+    print(f"serving {args.deployment}: '{args.cron}' ({args.timezone}); "
+          f"prices {params.prices} -> {params.root}/{params.name}/")
+    scenario_pipeline.serve(
+        name=args.deployment,
+        schedules=[Cron(args.cron, timezone=args.timezone)],
+        parameters={"params": params.model_dump(mode="json", exclude_none=True)},
+        tags=["ganjobs", "scenarios"],
+        description="Scenario pipeline on a business-day schedule (served locally)",
+        limit=1,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""The Prefect pipeline end to end: real Prefect (test harness), real S3 (moto), real Ray.
+
+One successful run on the tiny preset is shared by the tests of this module; a second
+identical run must publish nothing, and a run whose training fails must publish nothing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+PORTFOLIO = """\
+name: test-book
+base_value: 1000000
+positions:
+  SPX: 600000
+  NDX: 400000
+horizons: [1, 5]
+"""
+
+
+@pytest.fixture(scope="module")
+def harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def lake(s3_server, tmp_path_factory):
+    """A bucket on the moto endpoint holding the sample prices under ``prices/``; the AWS
+    settings point at it for the whole module (the shared run needs them)."""
+    import boto3
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        mp.delenv("AWS_PROFILE", raising=False)
+        bucket = f"flow-{uuid.uuid4().hex[:10]}"
+        client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
+        client.create_bucket(Bucket=bucket)
+        from ganjobs.sample_data import write_sample_data
+
+        write_sample_data(f"s3://{bucket}/prices")
+        portfolio = tmp_path_factory.mktemp("portfolio") / "book.yaml"
+        portfolio.write_text(PORTFOLIO)
+        yield {"bucket": bucket, "client": client, "portfolio": str(portfolio)}
+
+
+def _params(lake: dict, **over):
+    from flows.params import PipelineParams
+
+    base = dict(prices=f"s3://{lake['bucket']}/prices", root=f"s3://{lake['bucket']}/runs",
+                name="tiny", symbols=["SPX", "NDX"], preset="tiny", n=64, horizon=5, seed=1,
+                portfolio=lake["portfolio"], eval_max_paths=64)
+    base.update(over)
+    return PipelineParams(**base)
+
+
+def _objects(lake: dict, prefix: str) -> dict[str, tuple[str, str]]:
+    """key -> (ETag, LastModified) of every object under ``prefix``."""
+    out = {}
+    pages = lake["client"].get_paginator("list_objects_v2").paginate(
+        Bucket=lake["bucket"], Prefix=prefix)
+    for page in pages:
+        for obj in page.get("Contents", []):
+            out[obj["Key"]] = (obj["ETag"], str(obj["LastModified"]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def first_run(harness, lake):
+    from flows.pipeline import scenario_pipeline
+
+    state = scenario_pipeline(_params(lake), return_state=True)
+    assert state.is_completed(), state.message
+    return state.result()
+
+
+def test_flow_module_does_not_import_torch():
+    code = "import flows.pipeline, sys; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_run_publishes_a_complete_versioned_set(first_run, lake):
+    from ganjobs.scenarios import open_scenarios
+    from ganjobs.storage import is_published, read_json
+
+    s = first_run
+    assert s["published"] and s["latest_updated"]
+    run = f"s3://{lake['bucket']}/runs/tiny/{s['as_of']}/{s['run_id']}"
+    assert s["scenarios_url"] == f"{run}/scenarios"
+    sset = open_scenarios(s["scenarios_url"])  # refuses a set without _SUCCESS
+    m = sset.manifest
+    assert (m["n_scenarios"], m["horizon"], m["symbols"]) == (64, 5, ["SPX", "NDX"])
+    assert m["metrics"] and m["evaluation"]["report_url"]
+    assert m["pipeline"]["run_id"] == s["run_id"]
+    assert sset.paths().shape == (64, 5, 2)
+    assert is_published(f"{run}/model")
+    assert is_published(s["stress_url"]) and s["stress_url"].startswith(f"{run}/stress/")
+    keys = _objects(lake, "runs/tiny/")
+    assert not [k for k in keys if "/_staging/" in k], "staging left behind"
+    latest = read_json(f"s3://{lake['bucket']}/runs/tiny/LATEST")
+    assert latest["scenarios"] == s["scenarios_url"] and latest["run_id"] == s["run_id"]
+
+
+def test_run_creates_artifacts(first_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[first_run["flow_run_id"]])))
+    by_key = {a.key: a for a in arts}
+    assert by_key["tiny-summary"].type == "markdown"
+    assert first_run["scenarios_url"] in by_key["tiny-summary"].data
+    assert "ganjobs" in by_key["tiny-summary"].data
+    assert by_key["tiny-metrics"].type == "table"
+    assert by_key["tiny-report"].type == "link"
+    assert by_key["tiny-stress"].type == "markdown"
+
+
+def test_identical_rerun_publishes_nothing(first_run, lake):
+    from flows.pipeline import scenario_pipeline
+
+    before = _objects(lake, "runs/tiny/")
+    state = scenario_pipeline(_params(lake), return_state=True)
+    assert state.is_completed(), state.message
+    again = state.result()
+    assert again["run_id"] == first_run["run_id"]
+    assert not again["published"] and not again["latest_updated"]
+    assert _objects(lake, "runs/tiny/") == before
+
+
+def test_failed_training_publishes_nothing(harness, lake):
+    from flows.pipeline import scenario_pipeline
+
+    state = scenario_pipeline(_params(lake, name="broken", preset="no-such-preset"),
+                              return_state=True)
+    assert state.is_failed()
+    keys = _objects(lake, "runs/broken/")
+    assert not [k for k in keys if k.endswith("/scenarios/_SUCCESS")]
+    assert "runs/broken/LATEST" not in keys
+
+
+def test_run_id_is_deterministic_and_input_sensitive():
+    from flows.params import PipelineParams, code_version, output_identity, run_id_for
+
+    p = PipelineParams(prices="p", root="r")
+
+    def rid(params, fp="a" * 64):
+        return run_id_for(output_identity(params, fp, ["SPX"], code_version()))
+
+    assert rid(p) == rid(PipelineParams(prices="p", root="r", ray_address="ray://x:10001"))
+    assert rid(p) != rid(PipelineParams(prices="p", root="r", seed=2))
+    assert rid(p) != rid(p, fp="b" * 64)
+    with pytest.raises(ValueError):
+        PipelineParams(prices="p", root="r", name="Bad/Name")
