@@ -51,6 +51,10 @@ def s3_options() -> dict[str, Any]:
         opts["profile"] = profile
     # Listings must reflect writes made by this process a moment ago (publish, then read).
     opts["use_listings_cache"] = False
+    # Throttling (503 SlowDown) and dropped connections are retried with backoff by botocore;
+    # s3fs retries its own transient errors (its default) on top.
+    opts["config_kwargs"] = {"retries": {"max_attempts": 8, "mode": "adaptive"},
+                             "connect_timeout": 10, "read_timeout": 120}
     return opts
 
 
