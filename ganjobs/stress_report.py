@@ -46,30 +46,41 @@ def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
     key = str(hmax)
     port = results["portfolio"]
     gan = sources["ganjobs"]["horizons"][key]
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    # One colour per source, the same in every panel.
+    colours = {name: _colour(name, i) for i, name in enumerate(n for n in sources
+                                                                 if n not in _COLOURS)}
+    colours.update(_COLOURS)
+    fig = plt.figure(figsize=(15, 9.5))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.1, 1])
+    axes = [fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]),
+            fig.add_subplot(grid[1, 1])]
 
     # (1) histogram with the tail lines
     ax = axes[0]
     pnl = res.pnl[:, -1]
-    lo, hi = np.quantile(pnl, [0.0005, 0.9995])
-    bins = np.linspace(min(lo, -gan["es"]["99"]), hi, 80)
-    ax.hist(np.clip(pnl, bins[0], bins[-1]), bins=bins, density=True, alpha=0.55,
-            color=_COLOURS["ganjobs"], label=f"ganjobs (n={len(pnl):,})")
-    for i, (name, vec) in enumerate((tails or {}).items()):
-        ax.hist(np.clip(vec, bins[0], bins[-1]), bins=bins, density=True, histtype="step",
-                lw=1.3, color=_colour(name, i), label=f"{name} (n={len(vec):,})")
+    tails = tails or {}
+    # One common range covering the bulk of every source (0.1%..99.9%) and the ES lines;
+    # values outside it are left out rather than piled up at the edges.
+    lows = [np.quantile(v, 0.001) for v in (pnl, *tails.values())] + [-gan["es"]["99"]]
+    highs = [np.quantile(v, 0.999) for v in (pnl, *tails.values())]
+    bins = np.linspace(min(lows), max(highs), 100)
+    ax.hist(pnl, bins=bins, density=True, alpha=0.5, color=_COLOURS["ganjobs"],
+            label=f"ganjobs (n={len(pnl):,})")
+    for name, vec in tails.items():
+        ax.hist(vec, bins=bins, density=True, histtype="step", lw=1.3,
+                color=colours.get(name, "grey"), label=f"{name} (n={len(vec):,})")
     for lvl, ls in (("95", "--"), ("99", "-")):
         ax.axvline(-gan["var"][lvl], color="tab:red", ls=ls, lw=1.2,
-                   label=f"VaR {lvl}% = {gan['var'][lvl]:,.0f}")
+                   label=f"ganjobs VaR {lvl}% = {gan['var'][lvl]:,.0f}")
     for lvl, ls in (("97.5", "--"), ("99", "-")):
         ax.axvline(-gan["es"][lvl], color="darkred", ls=ls, lw=1.8,
-                   label=f"ES {lvl}% = {gan['es'][lvl]:,.0f}")
+                   label=f"ganjobs ES {lvl}% = {gan['es'][lvl]:,.0f}")
     ax.axvline(-port["loss_threshold"], color="grey", ls=":", lw=1.2,
                label=f"loss threshold {port['loss_threshold']:,.0f}")
-    ax.set_title(f"P&L at {hmax} days — {port['name']}")
+    ax.set_title(f"{port['name']}: P&L at {hmax} days (0.1%-99.9% range of all sources)")
     ax.set_xlabel(f"P&L ({port.get('currency') or 'base currency'})")
     ax.set_ylabel("density")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
     # (2) worst paths and the reverse-stress mean path
     ax = axes[1]
@@ -96,7 +107,7 @@ def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
         vals = [sources[name]["horizons"].get(str(h), {}).get("es", {}).get("97.5", np.nan)
                 for h in horizons]
         ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width, label=name,
-               color=_colour(name, i))
+               color=colours.get(name, "grey"))
     ax.set_xticks(x, [f"{h}d" for h in horizons])
     ax.set_title("ES 97.5% by source")
     ax.set_ylabel("loss")

@@ -110,7 +110,8 @@ def test_quantile_var_es_conventions():
     ref = np.quantile(x, [0.013, 0.5, 0.77], method="inverted_cdf")
     np.testing.assert_array_equal(lower_quantiles(x, [0.013, 0.5, 0.77]), ref)
     # a single value: everything equals it
-    assert value_at_risk(np.array([-3.0]), 0.99) == 3.0 == expected_shortfall(np.array([-3.0]), 0.99)
+    one = np.array([-3.0])
+    assert value_at_risk(one, 0.99) == 3.0 == expected_shortfall(one, 0.99)
 
 
 def test_constant_returns_give_exact_pnl(tmp_path):
