@@ -70,6 +70,9 @@ QUANTILE_LEVELS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0
 CHUNK = 8192
 #: Paths drawn from each baseline generator at most.
 BASELINE_MAX = 20_000
+#: Baseline paths simulated per call: the generators hold several (n, H, k) float64 arrays
+#: while simulating, so batches keep the peak memory small. Part of the seeded result.
+BASELINE_BATCH = 5_000
 
 
 # --------------------------------------------------------------------------- measures
@@ -590,16 +593,19 @@ def stress_baseline(name: str, real: RealReturns, port: Portfolio, horizons: lis
                     ) -> dict[str, Any]:
     """Measures over ``n`` paths of one baseline generator fitted on the real returns.
 
-    The generator is ``numpy.random.default_rng([seed, crc32(name)])``. When ``tails`` is
-    given, the P&L at the longest horizon is stored in it under ``"baseline:<name>"``.
+    The generator is ``numpy.random.default_rng([seed, crc32(name)])``, drawn in batches of
+    :data:`BASELINE_BATCH` paths. When ``tails`` is given, the P&L at the longest horizon is
+    stored in it under ``"baseline:<name>"``.
     """
     from ganjobs.baselines import simulate_baseline
 
     rng = _baseline_seed(seed, name)
-    paths = simulate_baseline(name, real.returns, n, horizons[-1], rng)
-    paths = np.asarray(paths)
     acc = _accumulator(n, port, horizons, f"baseline {name}")
-    acc.update(np.arange(n), paths)
+    for start in range(0, n, BASELINE_BATCH):
+        m = min(BASELINE_BATCH, n - start)
+        # One generator across batches: the draws continue, the batches do not repeat.
+        paths = np.asarray(simulate_baseline(name, real.returns, m, horizons[-1], rng))
+        acc.update(np.arange(start, start + m), paths)
     res = acc.finalize()
     res.extra = {"kind": "baseline", "name": name, "seed": int(seed)}
     if tails is not None:

@@ -63,7 +63,12 @@ def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
     # values outside it are left out rather than piled up at the edges.
     lows = [np.quantile(v, 0.001) for v in (pnl, *tails.values())] + [-gan["es"]["99"]]
     highs = [np.quantile(v, 0.999) for v in (pnl, *tails.values())]
-    bins = np.linspace(min(lows), max(highs), 100)
+    lo, hi = min(lows), max(highs)
+    if hi - lo <= 1e-9 * max(abs(lo), abs(hi), 1.0):
+        # Every P&L equal (e.g. constant returns): give the single bar a visible width.
+        pad = max(abs(lo) * 0.01, 1.0)
+        lo, hi = lo - pad, hi + pad
+    bins = np.linspace(lo, hi, 100)
     ax.hist(pnl, bins=bins, density=True, alpha=0.5, color=_COLOURS["ganjobs"],
             label=f"ganjobs (n={len(pnl):,})")
     for name, vec in tails.items():

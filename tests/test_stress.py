@@ -159,6 +159,23 @@ def test_constant_returns_give_exact_pnl(tmp_path):
     assert res["sources"]["historical"]["skipped"]
 
 
+def test_identical_scenarios(tmp_path):
+    """Every scenario the same: VaR = ES = the one loss, worst ids 0..k-1, plot still drawn."""
+    paths = np.full((30, 5, 2), -0.01)
+    sset = write_set(tmp_path / "set", paths, ["A", "B"], parts=2)
+    port = write_portfolio(tmp_path / "p.yaml", "name: c\nbase_value: 1e6\nworst_k: 4\n"
+                           "positions: {A: 1e6, B: 1e6}\n")
+    res = run_stress(sset, port, str(tmp_path / "out"))["results"]
+    m = res["sources"]["ganjobs"]["horizons"]["5"]
+    loss = -2e6 * math.expm1(5 * float(np.float32(-0.01)))
+    for v in (*m["var"].values(), *m["es"].values()):
+        assert v == pytest.approx(loss, rel=1e-12)
+    assert [w["scenario"] for w in m["worst"]] == [0, 1, 2, 3]
+    assert m["prob_loss_beyond_threshold"] == 0.0  # threshold 200,000 > loss 97,541
+    assert res["sources"]["ganjobs"]["reverse_stress"]["n_breach"] == 0
+    assert (tmp_path / "out" / "stress.png").stat().st_size > 1000
+
+
 def test_normal_returns_match_closed_form_var_es(tmp_path):
     """i.i.d. N(mu, s) log returns: P&L = N·(exp(X) − 1), X ~ N(h·mu, √h·s), closed form."""
     rng = np.random.default_rng(42)
@@ -275,8 +292,9 @@ def test_historical_windows_in_training_window(tmp_path):
     assert res["baselines_skipped"] == "no baselines requested"
 
 
-def test_baselines_side_by_side(tmp_path, sample_dir):
+def test_baselines_side_by_side(tmp_path, sample_dir, monkeypatch):
     pytest.importorskip("ganjobs.baselines")
+    monkeypatch.setattr(stress_mod, "BASELINE_BATCH", 150)  # 400 paths in three batches
     rng = np.random.default_rng(5)
     sset = write_set(tmp_path / "set", rng.normal(0, 0.01, (400, 5, 2)), ["SPX", "WTI"],
                      data={"first_date": "2015-01-01", "last_date": "2019-12-31"})
