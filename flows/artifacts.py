@@ -51,12 +51,27 @@ def _flatten(values: dict[str, Any], prefix: str = "", depth: int = 0) -> dict[s
     return out
 
 
+# Sections of a generator's metrics that summarise it (means over symbols, joint metrics);
+# when present, only they make the table, since per-symbol detail would swamp it.
+SUMMARY_SECTIONS = {"summary": "", "joint": "joint."}
+
+
+def _model_columns(values: dict[str, Any]) -> dict[str, Any]:
+    sections = {k: p for k, p in SUMMARY_SECTIONS.items() if isinstance(values.get(k), dict)}
+    if not sections:
+        return _flatten(values)
+    out: dict[str, Any] = {}
+    for key, prefix in sections.items():
+        out.update(_flatten(values[key], prefix))
+    return out
+
+
 def metric_rows(metrics: dict[str, Any] | None) -> list[dict[str, Any]]:
     """One row per generator (``ganjobs`` first), columns = union of flattened scalars."""
     models = _find_models(metrics or {})
     if not models:
         return []
-    flat = {name: _flatten(values) for name, values in models.items()}
+    flat = {name: _model_columns(values) for name, values in models.items()}
     columns: list[str] = []
     for values in flat.values():
         for col in values:
@@ -112,7 +127,17 @@ def summary_markdown(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str
     ]
     if summary.get("stress_url"):
         lines.append(f"- Stress test: `{summary['stress_url']}`")
-    lines += ["", "## Metrics vs baselines", "", markdown_table(rows)]
+    bars = [b for b in (summary.get("bars") or []) if isinstance(b, dict)]
+    if bars:
+        met = sum(1 for b in bars if b.get("met") is True)
+        lines.append(f"- Quality bars met: {met} of {len(bars)}")
+    lines += ["", "## Metrics vs baselines", "",
+              "Means over symbols, then joint metrics; lower is better unless the report "
+              "says otherwise.", "", markdown_table(rows)]
+    if bars:
+        lines += ["", "## Quality bars", "", markdown_table_generic(
+            [{k: b.get(k) for k in ("bar", "scope", "value", "threshold", "met")}
+             for b in bars])]
     return "\n".join(lines)
 
 

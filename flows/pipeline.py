@@ -268,7 +268,8 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
         evaluation = _step(evaluate, storage, is_published(layout.evaluation))(
             staged, layout.staging, prices, layout.evaluation, params.seed,
             params.eval_max_paths)
-        metrics = evaluation.get("metrics")
+        # The manifest keeps the numbers; the ACF curves stay in evaluation/metrics.json.
+        metrics = {k: v for k, v in (evaluation.get("metrics") or {}).items() if k != "curves"}
         if portfolio:
             # Before publishing, so that a failing stress test leaves nothing published.
             stress_result = _step(stress, storage, is_published(stress_url))(
@@ -305,7 +306,7 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
         "n_scenarios": manifest.get("n_scenarios"), "horizon": manifest.get("horizon"),
         "symbols": manifest.get("symbols"), "data_sha256": info["fingerprint"],
         "first_date": info["data"]["first_date"], "last_date": last_date,
-        "code_version": version, **_flow_run_info(),
+        "code_version": version, "bars": (metrics or {}).get("bars"), **_flow_run_info(),
     }
     from flows.artifacts import publish_artifacts
 

@@ -1,7 +1,7 @@
 """Publishing a staged scenario set with its metrics, and the per-name ``LATEST`` pointer.
 
 The staged set (written by ``generate_scenarios``) is complete but lacks the evaluation
-metrics. Publishing copies its parts unchanged next to the run's other outputs, writes a
+metrics. Publishing copies its parts byte for byte next to the run's other outputs, writes a
 manifest with ``metrics`` added, and only then ``_SUCCESS`` (CONTRACTS §3), through
 :class:`ganjobs.storage.Publisher`, which removes its partial output on failure.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import posixpath
 from typing import Any
 
 from ganjobs.errors import StorageError
@@ -20,6 +19,7 @@ from ganjobs.storage import (
     filesystem,
     is_published,
     join,
+    read_bytes,
     read_json,
     read_manifest,
     split_url,
@@ -40,19 +40,16 @@ def publish_staged_set(staging: str, final: str, extra: dict[str, Any]) -> dict[
         raise StorageError(f"{final} already holds a different published set")
     manifest = read_manifest(staging)
     manifest.update(extra)
-    src_fs, src_root = filesystem(staging)
     with Publisher(final) as pub:
         for part in manifest["parts"]:
-            src = posixpath.join(src_root, part["name"])
-            dst = posixpath.join(pub.path, part["name"])
-            with storage_errors(staging):
-                # Same store (one root), so S3 copies server-side; nothing passes through here.
-                pub.fs.copy(src, dst)
-                size = pub.fs.size(dst)
-            if "bytes" in part and size != part["bytes"]:
-                raise StorageError(f"{final}: copy of {part['name']} has {size} bytes, "
-                                   f"expected {part['bytes']}")
-        # The part list (names, rows, sha256) is the staged one: the bytes are the same.
+            # Through the Publisher's own API (its writer lease, its sha256): one part in
+            # memory at a time, and every byte checked against the staged manifest.
+            data = read_bytes(join(staging, part["name"]))
+            info = pub.write_part(part["name"], data, rows=part["rows"])
+            if info.sha256 != part["sha256"]:
+                raise StorageError(f"{final}: copy of {part['name']} does not match the "
+                                   f"staged set (sha256 differs)")
+        # The staged part list is kept as is: names, rows and sha256 are the same bytes'.
         return pub.commit(manifest)
 
 

@@ -37,6 +37,11 @@ def lake(s3_server, tmp_path_factory):
     """A bucket on the moto endpoint holding the sample prices under ``prices/``; the AWS
     settings point at it for the whole module (the shared run needs them)."""
     import boto3
+    import ray
+
+    # The library starts Ray once per process and hands the AWS settings of that moment to
+    # its workers: start it afresh under this module's settings, and leave none behind.
+    ray.shutdown()
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AWS_ENDPOINT_URL_S3", s3_server)
@@ -53,6 +58,7 @@ def lake(s3_server, tmp_path_factory):
         portfolio = tmp_path_factory.mktemp("portfolio") / "book.yaml"
         portfolio.write_text(PORTFOLIO)
         yield {"bucket": bucket, "client": client, "portfolio": str(portfolio)}
+        ray.shutdown()
 
 
 def _params(lake: dict, **over):
@@ -164,3 +170,56 @@ def test_run_id_is_deterministic_and_input_sensitive():
     assert rid(p) != rid(p, fp="b" * 64)
     with pytest.raises(ValueError):
         PipelineParams(prices="p", root="r", name="Bad/Name")
+
+
+def _staged(url: str, parts: int = 2) -> dict:
+    from ganjobs.storage import Publisher
+
+    with Publisher(url) as pub:
+        for i in range(parts):
+            pub.write_part(f"part-{i:05d}.parquet", f"bytes of part {i}".encode() * 100, rows=10)
+        return pub.commit({"format": "ganjobs.scenarios/1", "n_scenarios": 2 * parts})
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_publish_staged_set_adds_metrics_and_is_retry_safe(where, tmp_path, request):
+    from flows.publish import publish_staged_set
+    from ganjobs.storage import is_published, read_bytes, read_manifest
+
+    if where == "s3":
+        root = f"s3://{request.getfixturevalue('s3_env')}/run"
+    else:
+        root = str(tmp_path / "run")
+    staged = _staged(f"{root}/_staging/scenarios")
+    final = f"{root}/scenarios"
+    out = publish_staged_set(f"{root}/_staging/scenarios", final, {"metrics": {"x": 1}})
+    assert is_published(final) and out["metrics"] == {"x": 1}
+    m = read_manifest(final)
+    assert m["parts"] == staged["parts"] and m["metrics"] == {"x": 1}
+    assert read_bytes(f"{final}/part-00001.parquet") == b"bytes of part 1" * 100
+    # A retry after success (e.g. the task's result was lost) changes nothing.
+    assert publish_staged_set(f"{root}/_staging/scenarios", final, {"metrics": {"x": 2}}) == m
+
+
+def test_latest_moves_only_forward_and_only_to_published_sets(tmp_path):
+    from flows.publish import latest_record, read_latest, update_latest
+    from ganjobs.errors import StorageError
+
+    latest = str(tmp_path / "daily" / "LATEST")
+
+    def rec(as_of: str, run_id: str) -> dict:
+        url = str(tmp_path / "daily" / as_of / run_id / "scenarios")
+        return latest_record(name="daily", as_of=as_of, run_id=run_id, run_url=url,
+                             scenarios_url=url, report_url=None, data={})
+
+    with pytest.raises(StorageError):
+        update_latest(latest, rec("2024-01-02", "ra"))  # not published: refused
+    assert read_latest(latest) is None
+    _staged(rec("2024-01-02", "ra")["scenarios"])
+    assert update_latest(latest, rec("2024-01-02", "ra"))
+    assert not update_latest(latest, rec("2024-01-02", "ra"))  # same run: no write
+    _staged(rec("2024-01-01", "rb")["scenarios"])
+    assert not update_latest(latest, rec("2024-01-01", "rb"))  # back-fill: stays
+    _staged(rec("2024-01-03", "rc")["scenarios"])
+    assert update_latest(latest, rec("2024-01-03", "rc"))
+    assert read_latest(latest)["run_id"] == "rc"
