@@ -1,0 +1,189 @@
+"""Every metric against a case with a known answer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ganjobs.baselines import simulate_baseline
+from ganjobs.evaluate.metrics import (
+    PROJECT,
+    acf_rows,
+    aggregate,
+    check_bars,
+    chunks,
+    clean_json,
+    compute_metrics,
+    correlation_error,
+    discriminative_score,
+    leverage_rows,
+    relative_error,
+    strategy_pnl,
+    var_es,
+    windows,
+)
+from ganjobs.ingest import load_market_data
+
+
+@pytest.fixture(scope="module")
+def real(sample_dir) -> np.ndarray:
+    """SPX and WTI returns, 2,000 days: long enough for every metric, short to stay fast."""
+    return load_market_data(sample_dir, ["SPX", "WTI"]).returns[-2600:-600]
+
+
+def test_aggregate_and_chunks():
+    np.testing.assert_array_equal(aggregate(np.array([1.0, 2, 3, 4]), 2), [3, 5, 7])
+    # Windows never cross paths.
+    np.testing.assert_array_equal(aggregate(np.array([[1.0, 2, 3], [10, 20, 30]]), 2),
+                                  [3, 5, 30, 50])
+    assert aggregate(np.ones(3), 5).size == 0
+    assert chunks(np.arange(10.0), 3).shape == (3, 3)
+    assert chunks(np.arange(2.0), 3).shape == (1, 2)
+    assert windows(np.arange(5.0), 3).shape == (3, 3, 1)
+
+
+def test_var_es_of_a_normal_distribution():
+    x = np.random.default_rng(0).standard_normal(2_000_000) * 0.02
+    var99, _ = var_es(x, 0.01)
+    _, es975 = var_es(x, 0.025)
+    assert var99 == pytest.approx(0.02 * stats.norm.ppf(0.99), rel=0.01)
+    assert es975 == pytest.approx(0.02 * stats.norm.pdf(stats.norm.ppf(0.975)) / 0.025,
+                                  rel=0.01)
+    assert relative_error(1.1, 1.0) == pytest.approx(0.1)
+    assert np.isnan(relative_error(1.0, 0.0))
+
+
+def test_acf_separates_iid_from_garch(real):
+    rng = np.random.default_rng(1)
+    iid = rng.standard_normal((500, 252))
+    acf_iid = acf_rows(np.abs(iid), 50)
+    # Only the finite-length bias (about -1/L) remains for i.i.d. paths.
+    assert np.max(np.abs(acf_iid)) < 0.02
+    garch = simulate_baseline("garch-t", real[:, :1], 500, 252, rng)[:, :, 0]
+    acf_garch = acf_rows(np.abs(garch), 50)
+    assert acf_garch[:10].mean() > 0.05
+    assert np.linalg.norm(acf_garch - acf_iid) > 0.2
+    # A perfectly alternating series has ACF -1 at lag 1, +1 at lag 2 (up to the bias).
+    alt = np.tile([1.0, -1.0], 50)[None, :]
+    assert acf_rows(alt, 2) == pytest.approx([-0.99, 0.98], abs=1e-12)
+
+
+def test_leverage_sign():
+    rng = np.random.default_rng(2)
+    n, length = 400, 252
+    z = rng.standard_normal((n, length))
+    r = np.empty_like(z)
+    r[:, 0] = z[:, 0]
+    for t in range(1, length):  # volatility triples after a down day
+        r[:, t] = z[:, t] * np.where(r[:, t - 1] < 0, 3.0, 1.0)
+    assert leverage_rows(r, 5)[0] < -0.2
+    assert abs(leverage_rows(z, 5)[0]) < 0.02
+
+
+def test_strategy_book_on_constant_returns():
+    x = np.full(200, 0.001)
+    out = strategy_pnl(x, target_vol=0.01)
+    assert set(out) == {"buy_and_hold", "momentum_10d", "mean_reversion_10d", "vol_target"}
+    assert len(out["buy_and_hold"]) == 200 - 20 - 100 + 1
+    np.testing.assert_allclose(out["buy_and_hold"], 0.1)
+    np.testing.assert_allclose(out["momentum_10d"], 0.1)
+    np.testing.assert_allclose(out["mean_reversion_10d"], -0.1)
+    np.testing.assert_allclose(out["vol_target"], 0.3)  # zero volatility: capped leverage 3
+    assert all(v.size == 0 for v in strategy_pnl(np.ones(50), 0.01).values())
+
+
+def test_correlation_error():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5000, 3))
+    assert correlation_error(x, x) == pytest.approx(0.0, abs=1e-12)
+    a = rng.standard_normal(100_000)
+    indep = rng.standard_normal((100_000, 2))
+    same = np.stack([a, a], axis=1)
+    assert correlation_error(indep, same) == pytest.approx(np.sqrt(2), abs=0.02)
+    assert np.isnan(correlation_error(x[:, :1], x[:, :1]))
+
+
+def test_discriminative_score_known_cases():
+    rng = np.random.default_rng(4)
+    real = rng.standard_normal((600, 20, 1))
+    groups = np.arange(600) // 20
+    same = rng.standard_normal((600, 20, 1))
+    louder = 3 * rng.standard_normal((600, 20, 1))
+    sigma = np.ones(1)
+    assert discriminative_score(real, groups, same, np.arange(600), sigma) < 0.08
+    assert discriminative_score(real, groups, louder, np.arange(600), sigma) > 0.4
+
+
+def test_history_itself_scores_perfectly(real):
+    """Paths that are the real chunks: every distribution and ACF metric is exactly 0."""
+    h = 200
+    train = real[:1800]
+    paths = train.reshape(-1, h, 2)
+    m = compute_metrics(train, {"history": paths}, ["SPX", "WTI"], holdout=real[1800:])
+    res = m["models"]["history"]
+    for sym in ("SPX", "WTI"):
+        row = res["per_symbol"][sym]
+        assert row["emd_1d"] == pytest.approx(0, abs=1e-12)
+        for key in ("acf_r", "acf_abs", "acf_sq", "leverage", "var99_1d_relerr",
+                    "es975_1d_relerr"):
+            assert row[key] == pytest.approx(0, abs=1e-12), key
+        assert row["kurtosis"] == pytest.approx(m["real"][sym]["kurtosis"])
+        assert row["copy_rate"] == 1.0
+        assert row["dcr_ratio"] < 1e-6
+    assert res["joint"]["corr_error"] == pytest.approx(0, abs=1e-12)
+    assert res["joint"]["copy_rate"] == 1.0
+
+
+def test_bootstrap_copies_gaussian_does_not(real):
+    train, holdout = real[:1800], real[1800:]
+    rng = np.random.default_rng(5)
+    models = {name: simulate_baseline(name, train, 120, 60, rng)
+              for name in ("bootstrap", "gaussian")}
+    models[PROJECT] = models["gaussian"].astype(np.float32)
+    m = compute_metrics(train, models, ["SPX", "WTI"], holdout=holdout, seed=1)
+    boot, gauss = m["models"]["bootstrap"], m["models"]["gaussian"]
+    assert boot["joint"]["copy_rate"] > 0.3
+    assert gauss["joint"]["copy_rate"] == 0.0
+    assert boot["joint"]["dcr_ratio"] < 0.5 * gauss["joint"]["dcr_ratio"]
+    assert gauss["joint"]["dcr_ratio"] > 0.8
+    # A Gaussian has no fat tails; the bootstrap keeps the real ones.
+    for sym in ("SPX", "WTI"):
+        assert gauss["per_symbol"][sym]["kurtosis"] == pytest.approx(0, abs=0.3)
+        assert boot["per_symbol"][sym]["kurtosis"] > 2
+        assert (boot["per_symbol"][sym]["es975_1d_relerr"]
+                < gauss["per_symbol"][sym]["es975_1d_relerr"])
+    # H = 60 < 100: the 100-day EMD and the strategy book are skipped, not faked.
+    assert boot["per_symbol"]["SPX"]["emd_100d"] is None
+    assert boot["per_symbol"]["SPX"]["strategy_relerr"] is None
+    assert m["curves"]["SPX"]["real"]["acf_abs"][0] is not None
+    json.dumps(m, allow_nan=False)  # strictly valid JSON
+    bars = {(b["metric"], b["scope"]): b for b in m["bars"]}
+    # Without GARCH baselines those bars cannot be judged; the fixed-threshold ones can.
+    assert bars[("emd_1d", "SPX")]["met"] is None
+    assert bars[("copy_rate", "joint")]["met"] is True
+
+
+def test_check_bars_thresholds():
+    def block(**kv):
+        return {"per_symbol": {"X": kv}, "joint": kv}
+
+    metrics = {"symbols": ["X"], "models": {
+        PROJECT: block(emd_1d=0.1, var99_1d_relerr=0.05, dcr_ratio=0.7, copy_rate=0.0),
+        "garch-t": block(emd_1d=0.2),
+    }}
+    rows = {r["metric"]: r for r in check_bars(metrics)}
+    assert rows["emd_1d"]["met"] is True and rows["emd_1d"]["threshold"] == 0.2
+    assert rows["var99_1d_relerr"]["met"] is True
+    assert rows["dcr_ratio"]["met"] is False
+    assert rows["copy_rate"]["met"] is True
+    assert rows["leverage"]["met"] is None
+    assert "corr_error" not in rows  # one symbol: no correlation bar
+
+
+def test_clean_json():
+    out = clean_json({"a": np.float32(1.5), "b": [np.nan, np.inf], "c": np.arange(2),
+                      "d": np.bool_(True)})
+    assert out == {"a": 1.5, "b": [None, None], "c": [0, 1], "d": True}
