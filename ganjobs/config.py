@@ -1,0 +1,311 @@
+"""The one configuration tree of GAN training, its named presets and every default.
+
+A model folder records the fully resolved tree (``GanConfig.model_dump()``), so a model can be
+rebuilt and a run repeated from ``model.json`` alone. Nothing else in the package holds a
+training default: other modules read them from here.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ganjobs.errors import GanjobsError
+
+#: Receptive field the QuantGAN temporal blocks reach with kernel 2 and dilations 1..32.
+QUANTGAN_RECEPTIVE_FIELD = 127
+
+
+class _Section(BaseModel):
+    # Unknown keys are refused so that a typo in an override never silently does nothing.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Which part of the history is learnt, and in which windows.
+
+    Attributes
+    ----------
+    window : int
+        Length (days) of the real windows the critic sees and of generated training paths.
+    holdout_fraction : float
+        Fraction of the most recent returns never used for training: they are kept for
+        out-of-sample evaluation, and ``model.json`` records their dates.
+    """
+
+    window: int = Field(64, ge=2, le=4096)
+    holdout_fraction: float = Field(0.1, ge=0.0, lt=0.9)
+
+
+class ModelConfig(_Section):
+    """Generator and critic architecture.
+
+    Attributes
+    ----------
+    arch : {"tcn", "mlp"}
+        ``tcn``: QuantGAN-style causal temporal convolutions, paths of any length.
+        ``mlp``: the classic fully connected generator/discriminator baseline; it makes paths
+        longer than ``window`` by joining independent windows.
+    g_channels, d_channels : int
+        Hidden channels of the generator and of the critic.
+    blocks : int
+        Temporal blocks; block ``i`` has dilation ``2**i``. Six blocks of two kernel-2
+        convolutions reach the receptive field 127 of QuantGAN.
+    mlp_hidden : int
+        Width of the hidden layers of the MLP baseline.
+    noise_dim : int
+        Noise channels per time step (TCN) or noise size per window (MLP).
+    noise : {"normal", "student_t"}
+        Noise distribution. A Lipschitz generator fed Gaussian noise cannot make heavy tails
+        on its own; ``student_t`` (with ``noise_df`` degrees of freedom) is the heavy-tailed
+        option, the inverse Lambert-W preprocessing the other.
+    noise_df : int
+        Degrees of freedom of the Student-t noise (an integer so that it is drawn exactly as a
+        ratio of normal draws from a seeded generator).
+    negative_slope : float
+        Slope of the LeakyReLU activations (cheap, unlike PReLU whose weight gradient is a
+        full reduction).
+    """
+
+    arch: Literal["tcn", "mlp"] = "tcn"
+    g_channels: int = Field(48, ge=1, le=4096)
+    d_channels: int = Field(48, ge=1, le=4096)
+    blocks: int = Field(6, ge=1, le=16)
+    mlp_hidden: int = Field(256, ge=1, le=65536)
+    noise_dim: int = Field(8, ge=1, le=1024)
+    noise: Literal["normal", "student_t"] = "normal"
+    noise_df: int = Field(5, ge=1, le=100)
+    negative_slope: float = Field(0.2, ge=0.0, lt=1.0)
+
+    @property
+    def receptive_field(self) -> int:
+        """Time steps one TCN output depends on: ``1 + 2 * sum(dilations)``."""
+        return 1 + 2 * (2**self.blocks - 1)
+
+
+class LossConfig(_Section):
+    """Adversarial objective.
+
+    Attributes
+    ----------
+    kind : {"bce", "wgan-gp", "hinge"}
+        ``bce``: cross-entropy GAN with the non-saturating generator loss; ``wgan-gp``:
+        Wasserstein loss with gradient penalty; ``hinge``: hinge loss.
+    gp_weight : float or None
+        Weight of the gradient penalty on the critic. ``None`` resolves to 10 for ``wgan-gp``
+        (Gulrajani et al.) and 0 (no penalty) for the others.
+    """
+
+    kind: Literal["bce", "wgan-gp", "hinge"] = "wgan-gp"
+    gp_weight: float | None = Field(None, ge=0.0)
+
+    @model_validator(mode="after")
+    def _resolve_gp(self) -> LossConfig:
+        if self.gp_weight is None:
+            # Through __dict__: validate_assignment would re-run this validator recursively.
+            self.__dict__["gp_weight"] = 10.0 if self.kind == "wgan-gp" else 0.0
+        return self
+
+
+class OptimConfig(_Section):
+    """Adam settings of both players and the update ratio.
+
+    Attributes
+    ----------
+    lr_g, lr_d : float
+        Learning rates of generator and critic (two time-scale update rule when different).
+    beta1, beta2 : float
+        Adam betas, shared by both optimisers.
+    n_critic : int
+        Critic updates per generator update; one training step is one generator update.
+    """
+
+    lr_g: float = Field(1e-4, gt=0.0, le=1.0)
+    lr_d: float = Field(3e-4, gt=0.0, le=1.0)
+    beta1: float = Field(0.5, ge=0.0, lt=1.0)
+    beta2: float = Field(0.9, ge=0.0, lt=1.0)
+    n_critic: int = Field(2, ge=1, le=100)
+
+
+class PreprocessConfig(_Section):
+    """Transforms fitted on the training returns and inverted on generated paths.
+
+    Attributes
+    ----------
+    lambert_w : bool
+        After per-symbol standardisation, apply Goerg's inverse Lambert-W transform (delta
+        estimated by IGMM) to make heavy-tailed returns close to Gaussian, then standardise
+        again. Standardisation itself always happens.
+    """
+
+    lambert_w: bool = True
+
+
+class TrainConfig(_Section):
+    """Run length, batch, devices and bookkeeping.
+
+    Attributes
+    ----------
+    steps : int
+        Generator updates.
+    batch_size : int
+        Windows per worker per step; the global batch is ``batch_size * workers``.
+    checkpoint_every : int
+        Steps between checkpoints (the last step is always checkpointed).
+    log_every : int
+        Steps between progress lines and Ray Train metric reports.
+    seed : int
+        Run seed; every random stream (initial weights, window sampling, noise) derives from
+        it and, where per worker, from the worker's rank.
+    workers : int
+        Ray Train workers (DDP world size).
+    gpu : bool
+        One GPU per worker with NCCL; otherwise CPU with gloo.
+    bf16 : bool
+        bfloat16 autocast of the forward passes.
+    max_failures : int
+        Worker-group failures Ray Train recovers from (restarting from the last checkpoint).
+    """
+
+    steps: int = Field(1500, ge=1, le=10_000_000)
+    batch_size: int = Field(64, ge=1, le=1_000_000)
+    checkpoint_every: int = Field(500, ge=1)
+    log_every: int = Field(100, ge=1)
+    seed: int = Field(0, ge=0, lt=2**63)
+    workers: int = Field(1, ge=1, le=1024)
+    gpu: bool = False
+    bf16: bool = False
+    max_failures: int = Field(1, ge=-1)
+
+
+class GanConfig(_Section):
+    """The whole training configuration: one section per concern."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+SECTIONS: tuple[str, ...] = tuple(GanConfig.model_fields)
+
+#: Named presets as overrides of the defaults above. ``default`` is the defaults themselves:
+#: sized so that a full run on the bundled 3 symbols takes about 3 minutes with 1 worker on a
+#: 2-core CPU machine (the end-to-end demo must finish in 10 minutes with evaluation).
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "default": {},
+    # QuantGAN size on a GPU: wider model, full 127-day windows, large batches, bf16.
+    "gpu": {
+        "data": {"window": 127},
+        "model": {"g_channels": 80, "d_channels": 80},
+        "train": {"steps": 4000, "batch_size": 1024, "checkpoint_every": 1000,
+                  "log_every": 200, "gpu": True, "bf16": True},
+    },
+    # Seconds on a CPU, for tests: same architecture family, tiny widths and windows.
+    "tiny": {
+        "data": {"window": 16},
+        "model": {"g_channels": 8, "d_channels": 8, "noise_dim": 2, "mlp_hidden": 16},
+        "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "log_every": 1,
+                  "max_failures": 0},
+    },
+}
+
+
+def _field_index() -> dict[str, str]:
+    """Map each field name to its section; names must be unique across sections."""
+    index: dict[str, str] = {}
+    for section in SECTIONS:
+        model = GanConfig.model_fields[section].annotation
+        for name in model.model_fields:  # type: ignore[union-attr]
+            if name in index:
+                raise RuntimeError(f"config field {name!r} is in {index[name]} and {section}")
+            index[name] = section
+    return index
+
+
+FIELD_SECTIONS = _field_index()
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _nest(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Turn ``steps=5``, ``"train.steps"=5`` or ``train={"steps": 5}`` into a nested dict."""
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue  # "not given": callers pass their optional arguments straight through
+        if key in SECTIONS:
+            if not isinstance(value, dict):
+                raise GanjobsError(f"config override {key}= must be a mapping of fields")
+            nested = _merge(nested, {key: value})
+        elif "." in key:
+            section, name = key.split(".", 1)
+            if section not in SECTIONS:
+                raise GanjobsError(f"unknown config section {section!r} in override {key!r}")
+            nested = _merge(nested, {section: {name: value}})
+        elif key in FIELD_SECTIONS:
+            nested = _merge(nested, {FIELD_SECTIONS[key]: {key: value}})
+        else:
+            raise GanjobsError(f"unknown config field {key!r}")
+    return nested
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}: {err['msg']}" + (f" (got {err['input']!r})"
+                                                  if "input" in err and not isinstance(
+                                                      err["input"], dict) else ""))
+    return "; ".join(parts)
+
+
+def resolve_config(preset: str | None = None, **overrides: Any) -> GanConfig:
+    """Build the configuration from a named preset and overrides.
+
+    Parameters
+    ----------
+    preset : str or None
+        A key of :data:`PRESETS`; ``None`` means ``"default"``.
+    **overrides
+        Field values by unique field name (``steps=100``), by dotted path
+        (``**{"train.steps": 100}``) or by section (``train={"steps": 100}``). ``None`` values
+        are ignored, so optional arguments can be passed through unchanged.
+
+    Returns
+    -------
+    GanConfig
+
+    Raises
+    ------
+    GanjobsError
+        Unknown preset or field, or a value out of range.
+    """
+    name = "default" if preset is None else str(preset).strip()
+    if name not in PRESETS:
+        raise GanjobsError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    tree = _merge(PRESETS[name], _nest(overrides))
+    try:
+        return GanConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise GanjobsError(f"invalid configuration: {_describe(exc)}") from None
+
+
+def config_from_dict(tree: dict[str, Any]) -> GanConfig:
+    """Rebuild a configuration recorded in a model folder or shipped to a worker."""
+    try:
+        return GanConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise GanjobsError(f"invalid configuration: {_describe(exc)}") from None

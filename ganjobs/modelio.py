@@ -1,0 +1,184 @@
+"""Model folders: writing them after training and loading them to sample paths.
+
+A model folder holds
+
+- ``generator.safetensors``: the generator's weights (safetensors: loading runs no code);
+- ``model.json``: ``format`` (``ganjobs.model/1``), the resolved config, preprocessing
+  parameters, symbols, data record (input location and sha256, training window and holdout
+  dates), code version, seed, final step, training metrics, ``created_at``;
+- ``_SUCCESS``: written last; a folder without it is not a model.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from ganjobs.config import GanConfig, config_from_dict
+from ganjobs.errors import GanjobsError
+from ganjobs.models import build_generator, draw_noise
+from ganjobs.preprocess import Preprocessor
+from ganjobs.storage import (
+    SUCCESS,
+    Publisher,
+    exists,
+    join,
+    read_bytes,
+    read_json,
+    sha256_bytes,
+)
+
+MODEL_FORMAT = "ganjobs.model/1"
+MODEL_JSON = "model.json"
+WEIGHTS_FILE = "generator.safetensors"
+
+
+def write_model_folder(out: str, *, cfg: GanConfig, generator_state: dict[str, torch.Tensor],
+                       preprocessor: Preprocessor, symbols: list[str],
+                       data_record: dict[str, Any], step: int, metrics: dict[str, Any],
+                       training: dict[str, Any], created_at: str) -> dict[str, Any]:
+    """Publish a model folder atomically (weights, then ``model.json``, then ``_SUCCESS``).
+
+    Returns
+    -------
+    dict
+        The written ``model.json`` content.
+    """
+    from ganjobs.version import code_version
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in generator_state.items()}
+    blob = save_safetensors(tensors, metadata={"format": MODEL_FORMAT})
+    probe = build_generator(cfg.model, len(symbols), cfg.data.window)
+    meta = {
+        "format": MODEL_FORMAT,
+        "created_at": created_at,
+        "code_version": code_version(),
+        "symbols": list(symbols),
+        "return_kind": "log",
+        "seed": cfg.train.seed,
+        "steps": int(step),
+        "architecture": {
+            "arch": cfg.model.arch,
+            "k": len(symbols),
+            "window": cfg.data.window,
+            "receptive_field": int(probe.receptive_field),
+            "parameters": int(sum(t.numel() for t in tensors.values())),
+        },
+        "config": cfg.model_dump(),
+        "preprocess": preprocessor.to_dict(),
+        "data": data_record,
+        "weights": {"name": WEIGHTS_FILE, "sha256": sha256_bytes(blob), "bytes": len(blob)},
+        "training": training,
+        "metrics": metrics,
+    }
+    publisher = Publisher(out, overwrite=True)
+    with publisher:
+        publisher.write_part(WEIGHTS_FILE, blob, rows=0)
+        return publisher.commit(meta, name=MODEL_JSON)
+
+
+@dataclass
+class GanModel:
+    """A trained generator with its preprocessing, ready to sample log-return paths.
+
+    Attributes
+    ----------
+    url : str
+    meta : dict
+        ``model.json``.
+    config : GanConfig
+    symbols : list of str
+    fingerprint : str
+        sha256 of the weights file.
+    preprocessor : Preprocessor
+    """
+
+    url: str
+    meta: dict[str, Any]
+    config: GanConfig
+    symbols: list[str]
+    fingerprint: str
+    preprocessor: Preprocessor
+    state: dict[str, torch.Tensor] = field(repr=False)
+    _modules: dict[str, torch.nn.Module] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def k(self) -> int:
+        return len(self.symbols)
+
+    def generator(self, device: str = "cpu") -> torch.nn.Module:
+        """The generator in eval mode on ``device`` (built once per device)."""
+        key = str(torch.device(device))
+        with self._lock:
+            if key not in self._modules:
+                g = build_generator(self.config.model, self.k, self.config.data.window)
+                g.load_state_dict(self.state, strict=True)
+                self._modules[key] = g.to(key).eval().requires_grad_(False)
+            return self._modules[key]
+
+    def sample(self, n: int, horizon: int, seed: int, device: str = "cpu") -> np.ndarray:
+        """Draw ``n`` joint paths of ``horizon`` daily log returns.
+
+        Deterministic for the same ``(n, horizon, seed)``: the noise is drawn on the CPU from a
+        ``torch.Generator`` seeded with ``seed`` and then moved to ``device``. No path is
+        rejected or clipped.
+
+        Returns
+        -------
+        ndarray, shape (n, horizon, k), float32
+            Log returns, preprocessing inverted.
+        """
+        for name, value in (("n", n), ("horizon", horizon)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise GanjobsError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
+                0 <= int(seed) < 2**64):
+            raise GanjobsError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        g_model = self.generator(device)
+        rng = torch.Generator(device="cpu")
+        rng.manual_seed(int(seed))
+        length = g_model.noise_length(int(horizon))
+        z = draw_noise(int(n), self.config.model.noise_dim, length, self.config.model, rng,
+                       device="cpu")
+        with torch.inference_mode():
+            y = g_model(z.to(device))[:, : int(horizon)]
+            y = y.float().cpu().numpy()
+        return self.preprocessor.inverse(y).astype(np.float32)
+
+
+def load_model(url: str) -> GanModel:
+    """Open the model folder at ``url``.
+
+    Raises
+    ------
+    GanjobsError
+        ``url`` is not a complete model folder (no ``_SUCCESS`` or ``model.json``), has an
+        unknown format, or its weights do not match ``model.json``.
+    """
+    if not exists(join(url, SUCCESS)):
+        raise GanjobsError(f"{url}: not a model folder (no {SUCCESS}: absent or unfinished)")
+    if not exists(join(url, MODEL_JSON)):
+        raise GanjobsError(f"{url}: not a model folder (no {MODEL_JSON})")
+    meta = read_json(join(url, MODEL_JSON))
+    if meta.get("format") != MODEL_FORMAT:
+        raise GanjobsError(f"{url}: {MODEL_JSON} has format {meta.get('format')!r}, "
+                           f"expected {MODEL_FORMAT}")
+    weights = meta.get("weights", {})
+    blob = read_bytes(join(url, weights.get("name", WEIGHTS_FILE)))
+    fingerprint = sha256_bytes(blob)
+    if weights.get("sha256") and weights["sha256"] != fingerprint:
+        raise GanjobsError(f"{url}: weights do not match the sha256 recorded in {MODEL_JSON}")
+    try:
+        state = load_safetensors(blob)
+    except Exception as exc:  # safetensors raises its own error types
+        raise GanjobsError(f"{url}: unreadable weights ({type(exc).__name__})") from None
+    return GanModel(url=url, meta=meta, config=config_from_dict(meta["config"]),
+                    symbols=list(meta["symbols"]), fingerprint=fingerprint,
+                    preprocessor=Preprocessor.from_dict(meta["preprocess"]), state=state)

@@ -1,0 +1,270 @@
+"""Generators and critics: QuantGAN-style temporal convolutions and the MLP baseline.
+
+Layout is channels-last, ``(batch, time, channels)``, throughout: a generator maps noise
+``(n, noise_length(horizon), noise_dim)`` to a path ``(n, horizon, k)`` of all ``k`` symbols
+jointly (its channels mix the symbols); a critic maps a window ``(n, window, k)`` to one score
+per window ``(n,)``. Convolutions are written as matrix products (:class:`DilatedConv`).
+
+No normalisation layers anywhere: BatchNorm in a critic couples the samples of a batch (which
+breaks the per-sample gradient penalty) and its running statistics would be buffers that DDP
+has to broadcast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ganjobs.config import ModelConfig
+
+
+class DilatedConv(nn.Module):
+    """Kernel-2 dilated convolution over time as one matrix product on ``[x(t-d), x(t)]``.
+
+    Channels-last ``(n, time, channels)``: the two taps are concatenated along channels and
+    multiplied by one ``(2 c_in, c_out)`` weight, which is what ``nn.Conv1d`` computes but
+    runs as a single large GEMM (several times faster than Conv1d's backward on CPU, and the
+    layout tensor cores want on GPU).
+
+    Parameters
+    ----------
+    c_in, c_out, dilation : int
+    causal_pad : bool
+        Left-pad with ``dilation`` zeros so the output is as long as the input; otherwise
+        the output is ``dilation`` steps shorter (valid convolution).
+    """
+
+    def __init__(self, c_in: int, c_out: int, dilation: int, causal_pad: bool) -> None:
+        super().__init__()
+        self.dilation = dilation
+        self.causal_pad = causal_pad
+        self.linear = nn.Linear(2 * c_in, c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.dilation
+        if self.causal_pad:
+            past = F.pad(x, (0, 0, d, 0))[:, : x.shape[1]]
+            return self.linear(torch.cat([past, x], dim=-1))
+        return self.linear(torch.cat([x[:, :-d], x[:, d:]], dim=-1))
+
+
+class TemporalBlock(nn.Module):
+    """Two dilated kernel-2 convolutions with a residual path and a skip output.
+
+    Parameters
+    ----------
+    c_in, c_hidden : int
+        Input and output channels.
+    dilation : int
+        Dilation of both convolutions; the block consumes ``2 * dilation`` past steps.
+    causal_pad : bool
+        Left-pad so that the output is as long as the input (critic); without padding the
+        block shortens its input by ``2 * dilation`` (generator: every output step sees a
+        full receptive field of real noise, never padding, so paths are stationary from
+        their first step).
+    negative_slope : float
+        LeakyReLU slope.
+    """
+
+    def __init__(self, c_in: int, c_hidden: int, dilation: int, causal_pad: bool,
+                 negative_slope: float) -> None:
+        super().__init__()
+        self.dilation = dilation
+        self.causal_pad = causal_pad
+        self.negative_slope = negative_slope
+        self.conv1 = DilatedConv(c_in, c_hidden, dilation, causal_pad)
+        self.conv2 = DilatedConv(c_hidden, c_hidden, dilation, causal_pad)
+        self.down = nn.Linear(c_in, c_hidden) if c_in != c_hidden else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        slope = self.negative_slope
+        h = F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(x), slope)), slope)
+        res = x if self.down is None else self.down(x)
+        if not self.causal_pad:
+            res = res[:, 2 * self.dilation:]
+        return h + res, h
+
+
+class TCN(nn.Module):
+    """Stack of temporal blocks with dilations ``1, 2, 4, ...``; output from summed skips.
+
+    Input and output are channels-last ``(n, time, channels)``.
+    """
+
+    def __init__(self, c_in: int, c_hidden: int, c_out: int, blocks: int, causal_pad: bool,
+                 negative_slope: float) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+        self.blocks = nn.ModuleList(
+            TemporalBlock(c_in if i == 0 else c_hidden, c_hidden, 2**i, causal_pad,
+                          negative_slope)
+            for i in range(blocks)
+        )
+        self.head = nn.Linear(c_hidden, c_out)
+        self.receptive_field = 1 + 2 * (2**blocks - 1)
+
+    def output_length(self, length: int) -> int:
+        if self.blocks[0].causal_pad:
+            return length
+        return length - (self.receptive_field - 1)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Activated sum of the skips, ``(n, output_length, c_hidden)``; ``head`` follows."""
+        length = self.output_length(x.shape[1])
+        total = None
+        for block in self.blocks:
+            x, skip = block(x)
+            # Without padding, earlier skips are longer: add their last `length` (aligned)
+            # steps at once, so only one running sum is kept alive rather than every skip.
+            skip = skip[:, skip.shape[1] - length:]
+            total = skip if total is None else total + skip
+        return F.leaky_relu(total, self.negative_slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class TCNGenerator(nn.Module):
+    """QuantGAN generator: noise of length ``horizon + receptive_field - 1`` to a path."""
+
+    def __init__(self, cfg: ModelConfig, k: int, window: int) -> None:
+        super().__init__()
+        self.k = k
+        self.noise_dim = cfg.noise_dim
+        self.tcn = TCN(cfg.noise_dim, cfg.g_channels, k, cfg.blocks, causal_pad=False,
+                       negative_slope=cfg.negative_slope)
+        self.receptive_field = self.tcn.receptive_field
+
+    def noise_length(self, horizon: int) -> int:
+        return horizon + self.receptive_field - 1
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.tcn(z)
+
+
+class TCNCritic(nn.Module):
+    """Causal TCN critic: per-step scores of the window prefixes, averaged per window."""
+
+    def __init__(self, cfg: ModelConfig, k: int, window: int) -> None:
+        super().__init__()
+        self.tcn = TCN(k, cfg.d_channels, 1, cfg.blocks, causal_pad=True,
+                       negative_slope=cfg.negative_slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Mean over time of the per-step linear scores, computed as the score of the mean
+        # feature (the head is linear): one small product instead of one per step.
+        return self.tcn.head(self.tcn.features(x).mean(dim=1)).squeeze(1)
+
+
+class MLPGenerator(nn.Module):
+    """Classic fully connected generator: one noise vector per window of ``window`` steps.
+
+    Paths longer than ``window`` join independent windows (like a block bootstrap), so the
+    baseline keeps dependence only within a window.
+    """
+
+    def __init__(self, cfg: ModelConfig, k: int, window: int) -> None:
+        super().__init__()
+        self.k = k
+        self.window = window
+        self.noise_dim = cfg.noise_dim
+        hidden, slope = cfg.mlp_hidden, cfg.negative_slope
+        self.net = nn.Sequential(
+            nn.Linear(cfg.noise_dim, hidden), nn.LeakyReLU(slope),
+            nn.Linear(hidden, hidden), nn.LeakyReLU(slope),
+            nn.Linear(hidden, window * k),
+        )
+        self.receptive_field = window
+
+    def noise_length(self, horizon: int) -> int:
+        return math.ceil(horizon / self.window)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        n, blocks, _ = z.shape
+        out = self.net(z)  # (n, blocks, window * k), time-major within a block
+        return out.reshape(n, blocks * self.window, self.k)
+
+
+class MLPCritic(nn.Module):
+    """Classic fully connected discriminator over a flattened window."""
+
+    def __init__(self, cfg: ModelConfig, k: int, window: int) -> None:
+        super().__init__()
+        hidden, slope = cfg.mlp_hidden, cfg.negative_slope
+        self.net = nn.Sequential(
+            nn.Linear(window * k, hidden), nn.LeakyReLU(slope),
+            nn.Linear(hidden, hidden), nn.LeakyReLU(slope),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1)).squeeze(1)
+
+
+def init_weights(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Re-draw every weight from ``generator`` with PyTorch's default layer initialisation.
+
+    Layers are built with the global RNG; drawing again from a passed-in generator makes the
+    initial weights a function of the run seed alone.
+    """
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear):
+                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+                if layer.bias is not None:
+                    fan_in = layer.weight[0].numel()
+                    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return module
+
+
+def build_generator(cfg: ModelConfig, k: int, window: int,
+                    generator: torch.Generator | None = None) -> nn.Module:
+    """Generator for ``k`` symbols; weights drawn from ``generator`` when given."""
+    cls = TCNGenerator if cfg.arch == "tcn" else MLPGenerator
+    model = cls(cfg, k, window)
+    return init_weights(model, generator) if generator is not None else model
+
+
+def build_critic(cfg: ModelConfig, k: int, window: int,
+                 generator: torch.Generator | None = None) -> nn.Module:
+    """Critic (discriminator) of windows of ``window`` steps of ``k`` symbols."""
+    cls = TCNCritic if cfg.arch == "tcn" else MLPCritic
+    model = cls(cfg, k, window)
+    return init_weights(model, generator) if generator is not None else model
+
+
+def draw_noise(n: int, noise_dim: int, length: int, cfg: ModelConfig,
+               generator: torch.Generator, device: torch.device | str | None = None
+               ) -> torch.Tensor:
+    """Generator input ``(n, length, noise_dim)`` drawn from ``generator`` on its device.
+
+    Student-t noise is ``z / sqrt(chi2_df / df)`` with the chi-square built from ``df``
+    squared normals: exact for integer ``df`` and reproducible from the seeded generator.
+    """
+    device = device if device is not None else generator.device
+    shape = (n, length, noise_dim)
+    z = torch.randn(shape, generator=generator, device=device)
+    if cfg.noise == "student_t":
+        df = cfg.noise_df
+        chi2 = torch.randn((df, *shape), generator=generator, device=device).square().sum(0)
+        z = z * torch.rsqrt(chi2 / df)
+    return z
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a DDP (or other ``.module``) wrapper."""
+    return getattr(model, "module", model)
+
+
+def state_hash(model: nn.Module) -> str:
+    """sha256 over the parameters in state-dict order: equal iff the weights are equal."""
+    h = hashlib.sha256()
+    for name, tensor in unwrap(model).state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()

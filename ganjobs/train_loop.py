@@ -1,0 +1,362 @@
+"""The GAN training loop, ``train_loop_per_worker(config)``: Ray Train worker or standalone.
+
+One step is ``n_critic`` critic updates followed by one generator update. The generator loss
+is taken through the critic without stepping the critic's optimiser, and the critic's
+gradients are cleared before each of its own steps, so no ``requires_grad`` is ever toggled
+on a DDP module. Each rank draws its own windows and noise from a generator seeded by
+``(run seed, rank)``; initial weights come from the run seed alone, so every rank starts
+from the same weights (DDP would broadcast rank 0's anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganjobs.config import GanConfig, config_from_dict
+from ganjobs.errors import GanjobsError
+from ganjobs.losses import d_loss, g_loss, gradient_penalty, interpolate
+from ganjobs.models import build_critic, build_generator, draw_noise, state_hash, unwrap
+from ganjobs.train_session import LocalSession, Session, open_session
+
+CHECKPOINT_FORMAT = "ganjobs.checkpoint/1"
+# Stream keys for seed derivation: one run seed, independent streams per purpose and rank.
+INIT_STREAM, SAMPLE_STREAM = 0, 1
+_NO_BAD = 2**62
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training diverged: a loss became NaN or infinite (names the first such step)."""
+
+
+def derive_seed(run_seed: int, *keys: int) -> int:
+    """A 63-bit seed for the stream ``keys`` of run ``run_seed`` (numpy ``SeedSequence``)."""
+    state = np.random.SeedSequence([int(run_seed), *map(int, keys)]).generate_state(2, np.uint64)
+    return int(state[0] >> np.uint64(1))
+
+
+def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(seed)
+    return g
+
+
+def _load_data(config: dict[str, Any]) -> np.ndarray:
+    if config.get("data") is not None:
+        data = np.asarray(config["data"], dtype=np.float32)
+    elif config.get("data_path"):
+        from ganjobs.storage import read_bytes  # fsspec: a local path or s3:// alike
+        import io
+
+        data = np.load(io.BytesIO(read_bytes(config["data_path"])), allow_pickle=False)
+        data = np.asarray(data, dtype=np.float32)
+    else:
+        raise GanjobsError("training config holds neither 'data' nor 'data_path'")
+    if data.ndim != 2 or not np.all(np.isfinite(data)):
+        raise GanjobsError(f"training data must be a finite (T, k) array, got shape {data.shape}")
+    return data
+
+
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+class WindowSampler:
+    """Random training windows ``(batch, window, k)`` drawn from data kept on the device."""
+
+    def __init__(self, data: np.ndarray, window: int, device: torch.device) -> None:
+        if data.shape[0] < window:
+            raise GanjobsError(f"training data has {data.shape[0]} returns, fewer than the "
+                               f"window of {window}")
+        self.data = torch.tensor(data, dtype=torch.float32, device=device)
+        self.window = window
+        self.offsets = torch.arange(window, device=device)
+        self.n_starts = data.shape[0] - window + 1
+
+    def __call__(self, batch: int, generator: torch.Generator) -> torch.Tensor:
+        starts = torch.randint(self.n_starts, (batch,), generator=generator,
+                               device=self.data.device)
+        return self.data[starts[:, None] + self.offsets]
+
+
+class Trainer:
+    """The state of one worker's training and its step function."""
+
+    def __init__(self, cfg: GanConfig, data: np.ndarray, session: Session) -> None:
+        self.cfg = cfg
+        self.session = session
+        self.device = session.device
+        self.k = int(data.shape[1])
+        self.window = cfg.data.window
+        self.sampler = WindowSampler(data, self.window, self.device)
+        init = seeded_generator(derive_seed(cfg.train.seed, INIT_STREAM))
+        g_model = build_generator(cfg.model, self.k, self.window, init)
+        d_model = build_critic(cfg.model, self.k, self.window, init)
+        self.rng = seeded_generator(
+            derive_seed(cfg.train.seed, SAMPLE_STREAM, session.rank), self.device)
+        self.step = 0
+        self.start_step = 0
+        restored = session.restore()
+        if restored is not None:
+            self._check_restored(restored)
+            g_model.load_state_dict(restored["generator"])
+            d_model.load_state_dict(restored["critic"])
+        self.G = session.prepare(g_model)
+        self.D = session.prepare(d_model)
+        self.noise_len = unwrap(self.G).noise_length(self.window)
+        fused = self.device.type == "cuda"
+        betas = (cfg.optim.beta1, cfg.optim.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr_g, betas=betas,
+                                      fused=fused)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr_d, betas=betas,
+                                      fused=fused)
+        if restored is not None:
+            self._resume(restored)
+
+    # --- checkpoints -------------------------------------------------------------------
+    def _check_restored(self, state: dict[str, Any]) -> None:
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise GanjobsError(f"checkpoint has format {state.get('format')!r}, "
+                               f"expected {CHECKPOINT_FORMAT}")
+        saved = json.loads(state["config"])
+        mine = self.cfg.model_dump()
+        # Only the run length and bookkeeping may change between a run and its resumption.
+        for section in ("data", "model", "loss", "preprocess"):
+            if saved.get(section) != mine[section]:
+                raise GanjobsError(f"checkpoint was written with a different '{section}' "
+                                   f"configuration; use another run name to start afresh")
+
+    def _resume(self, state: dict[str, Any]) -> None:
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.step = self.start_step = int(state["step"])
+        rng = state.get("rng", {})
+        key = str(self.session.rank)
+        if int(state.get("world_size", -1)) == self.session.world_size and key in rng:
+            self.rng.set_state(rng[key])
+        else:
+            # Another world size: the old per-rank streams do not map onto the new ranks.
+            self.rng.manual_seed(derive_seed(self.cfg.train.seed, SAMPLE_STREAM,
+                                             self.session.rank, self.step))
+            self.session.log(f"resumed on {self.session.world_size} workers from a checkpoint "
+                             f"of {state.get('world_size')}: sampling streams re-derived")
+        self.session.log(f"resumed from checkpoint at step {self.step}")
+
+    def state(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Everything needed to continue exactly: weights, optimisers, RNG of every rank."""
+        rngs = self.session.all_gather(self.rng.get_state())  # collective: all ranks call
+        if self.session.rank != 0:
+            return {}
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "generator": {k: v.detach().cpu() for k, v in unwrap(self.G).state_dict().items()},
+            "critic": {k: v.detach().cpu() for k, v in unwrap(self.D).state_dict().items()},
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": {str(r): s.cpu() for r, s in enumerate(rngs)},
+            "world_size": self.session.world_size,
+            "config": json.dumps(self.cfg.model_dump()),
+            "metrics": json.dumps(metrics),
+        }
+
+    # --- one step ----------------------------------------------------------------------
+    def _noise(self, batch: int) -> torch.Tensor:
+        return draw_noise(batch, self.cfg.model.noise_dim, self.noise_len, self.cfg.model,
+                          self.rng, self.device)
+
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One generator update after ``n_critic`` critic updates; returns device tensors
+        ``(d_loss, g_loss, gradient penalty)`` without synchronising with the host."""
+        cfg, batch = self.cfg, self.cfg.train.batch_size
+        kind, gp_w = cfg.loss.kind, float(cfg.loss.gp_weight or 0.0)
+        amp = cfg.train.bf16
+        gp = torch.zeros((), device=self.device)
+        for _ in range(cfg.optim.n_critic):
+            real = self.sampler(batch, self.rng)
+            with torch.no_grad(), _autocast(self.device, amp):
+                fake = self.G(self._noise(batch)).float()
+            self.opt_d.zero_grad(set_to_none=True)  # also drops grads left by the G step
+            with _autocast(self.device, amp):
+                if gp_w > 0:
+                    # One critic forward over real, fake and interpolates: a DDP module
+                    # must see exactly one forward per backward.
+                    mixed = interpolate(real, fake, self.rng)
+                    scores = self.D(torch.cat([real, fake, mixed]))
+                    s_real, s_fake, s_mixed = scores.split(batch)
+                    gp = gradient_penalty(s_mixed, mixed)
+                    loss_d = d_loss(kind, s_real, s_fake) + gp_w * gp
+                else:
+                    s_real, s_fake = self.D(torch.cat([real, fake])).split(batch)
+                    loss_d = d_loss(kind, s_real, s_fake)
+            loss_d.backward()
+            self.opt_d.step()
+        noise = self._noise(batch)
+        self.opt_g.zero_grad(set_to_none=True)
+        # The critic's weight gradients from this backward are discarded (cleared before its
+        # next step), so skip their all-reduce.
+        with self.session.no_sync(self.D), _autocast(self.device, amp):
+            loss_g = g_loss(kind, self.D(self.G(noise)))
+        loss_g.backward()
+        self.opt_g.step()
+        self.step += 1
+        return loss_d.detach(), loss_g.detach(), gp.detach()
+
+
+class _Tracker:
+    """Device-side running sums and the first non-finite step: no host sync per step."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.sums = torch.zeros(3, device=device, dtype=torch.float64)
+        self.count = 0
+        self.bad_step = torch.full((), _NO_BAD, device=device, dtype=torch.int64)
+        self.bad_vals = torch.zeros(2, device=device)
+
+    def add(self, step: int, ld: torch.Tensor, lg: torch.Tensor, gp: torch.Tensor) -> None:
+        vals = torch.stack([ld.float(), lg.float(), gp.float()])
+        finite = torch.isfinite(vals[:2]).all()
+        first = (~finite) & (self.bad_step == _NO_BAD)
+        self.bad_step = torch.where(first, step, self.bad_step)
+        self.bad_vals = torch.where(first, vals[:2], self.bad_vals)
+        self.sums += vals.double()
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        d, g, p = (self.sums / max(self.count, 1)).tolist()
+        self.sums.zero_()
+        self.count = 0
+        return {"d_loss": d, "g_loss": g, "gp": p}
+
+
+def _check_finite(session: Session, tracker: _Tracker) -> None:
+    """Raise on every rank at once if any rank saw a non-finite loss."""
+    bad = int(session.all_min(tracker.bad_step).item())
+    if bad != _NO_BAD:
+        ld, lg = tracker.bad_vals.tolist()
+        raise NonFiniteLossError(
+            f"training diverged: non-finite loss at step {bad} (critic loss {ld}, generator "
+            f"loss {lg} on rank {session.rank}); lower the learning rates or change the loss")
+
+
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    if not n:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
+    """Train one worker's share of the GAN; the function Ray Train runs on every worker.
+
+    Parameters
+    ----------
+    config : dict
+        ``"gan"``: a :class:`~ganjobs.config.GanConfig` as a dict (required);
+        ``"data"``: preprocessed training returns ``(T, k)`` (or ``"data_path"``: a ``.npy``
+        URL); standalone only: ``"device"`` (default ``cuda`` when ``train.gpu`` else
+        ``cpu``) and ``"checkpoint_dir"`` (write ``state.pt`` there and resume from it);
+        ``"threads"``: torch intra-op threads for this worker.
+
+    Returns
+    -------
+    dict
+        ``step`` (final), ``start_step``, ``metrics`` (the last report plus throughput),
+        ``history`` (every report) and, standalone only, ``generator`` (final weights, CPU
+        state dict). Under Ray, Ray Train keeps rank 0's return value; the checkpoints are
+        the durable result.
+
+    Raises
+    ------
+    NonFiniteLossError
+        When a loss becomes NaN or infinite; the message names the first such step.
+    """
+    cfg = config_from_dict(config["gan"])
+    data = _load_data(config)
+    with _threads(config.get("threads")):
+        session = open_session(config.get("device"), cfg.train.gpu, config.get("checkpoint_dir"))
+        trainer = Trainer(cfg, data, session)
+        return _run(cfg, trainer, session)
+
+
+def _run(cfg: GanConfig, trainer: Trainer, session: Session) -> dict[str, Any]:
+    tc = cfg.train
+    tracker = _Tracker(session.device)
+    global_batch = tc.batch_size * session.world_size
+    history: list[dict[str, Any]] = []
+    metrics: dict[str, Any] = {}
+    t_start = time.perf_counter()
+    t_window, step_window = t_start, trainer.step
+    t_first: float | None = None  # end of the first step: throughput leaves out warm-up
+    session.log(f"training {cfg.model.arch}/{cfg.loss.kind} from step {trainer.step} to "
+                f"{tc.steps} on {session.world_size} worker(s), device {session.device}, "
+                f"batch {tc.batch_size}/worker")
+    while trainer.step < tc.steps:
+        ld, lg, gp = trainer.train_step()
+        step = trainer.step
+        tracker.add(step, ld, lg, gp)
+        if t_first is None:
+            t_first = time.perf_counter()
+        last = step == tc.steps
+        ckpt = step % tc.checkpoint_every == 0 or last
+        if not (ckpt or step % tc.log_every == 0):
+            continue
+        _check_finite(session, tracker)  # before anything is saved
+        now = time.perf_counter()
+        rate = (step - step_window) / max(now - t_window, 1e-9)
+        t_window, step_window = now, step
+        metrics = {"step": step, "start_step": trainer.start_step, **tracker.means(),
+                   "steps_per_s": rate, "samples_per_s": rate * global_batch,
+                   "elapsed_s": now - t_start, "world_size": session.world_size}
+        session.log(f"step {step}/{tc.steps} d_loss {metrics['d_loss']:.4f} g_loss "
+                    f"{metrics['g_loss']:.4f} gp {metrics['gp']:.4f} "
+                    f"{rate:.2f} steps/s {rate * global_batch:.0f} samples/s")
+        if ckpt:
+            hashes = session.all_gather(state_hash(trainer.G))
+            metrics["g_hash"] = hashes[0]
+            metrics["g_hashes"] = hashes
+            metrics["ranks_in_sync"] = len(set(hashes)) == 1
+            if not metrics["ranks_in_sync"]:
+                session.log(f"warning: generator weights differ across ranks at step {step}")
+        history.append(metrics)
+        session.report(metrics, trainer.state(metrics) if ckpt else None)
+    t_end = time.perf_counter()
+    done = trainer.step - trainer.start_step
+    if done == 0:
+        # Resumed at or past the end: nothing to train, still report so the run has metrics.
+        hashes = session.all_gather(state_hash(trainer.G))
+        metrics = {"step": trainer.step, "start_step": trainer.start_step, "g_hash": hashes[0],
+                   "g_hashes": hashes, "ranks_in_sync": len(set(hashes)) == 1,
+                   "world_size": session.world_size}
+        session.report(metrics, None)
+        history.append(metrics)
+    timed = done - 1 if done > 1 else done
+    t_timed = (t_end - t_first) if (done > 1 and t_first is not None) else (t_end - t_start)
+    summary = dict(metrics)
+    summary.update({
+        "train_seconds": t_end - t_start,
+        "steps_done": done,
+        "mean_steps_per_s": timed / t_timed if t_timed > 0 and timed else math.nan,
+    })
+    summary["mean_samples_per_s"] = summary["mean_steps_per_s"] * global_batch
+    result: dict[str, Any] = {"step": trainer.step, "start_step": trainer.start_step,
+                              "metrics": summary, "history": history}
+    if isinstance(session, LocalSession):
+        # Standalone callers get the weights directly; under Ray (which refuses tensors in
+        # return values) the checkpoints carry them.
+        result["generator"] = {k: v.detach().cpu()
+                               for k, v in unwrap(trainer.G).state_dict().items()}
+    return result

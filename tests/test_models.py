@@ -1,0 +1,149 @@
+"""Generators, critics and losses: shapes, causality, receptive field, reference equivalence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from ganjobs.config import resolve_config
+from ganjobs.losses import d_loss, g_loss, gradient_penalty, interpolate
+from ganjobs.models import (
+    DilatedConv,
+    build_critic,
+    build_generator,
+    draw_noise,
+    init_weights,
+    state_hash,
+)
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def test_tcn_generator_receptive_field_and_any_length():
+    cfg = resolve_config("default").model
+    g_model = build_generator(cfg, k=3, window=64, generator=_gen())
+    assert g_model.receptive_field == 127  # QuantGAN: dilations 1..32, two kernel-2 convs each
+    for horizon in (1, 64, 300):
+        z = draw_noise(2, cfg.noise_dim, g_model.noise_length(horizon), cfg, _gen(1))
+        assert g_model(z).shape == (2, horizon, 3)
+
+
+def test_tcn_generator_is_causal_with_full_receptive_field():
+    cfg = resolve_config("tiny").model
+    g_model = build_generator(cfg, k=2, window=16, generator=_gen())
+    horizon = 40
+    rf = g_model.receptive_field
+    z = draw_noise(1, cfg.noise_dim, g_model.noise_length(horizon), cfg, _gen(1))
+    base = g_model(z)
+    p = 150  # perturb one noise step: output j reads noise j .. j + rf - 1
+    z2 = z.clone()
+    z2[0, p] += 1.0
+    changed = (g_model(z2) - base).abs().sum(-1)[0] > 0
+    expected = torch.zeros(horizon, dtype=torch.bool)
+    expected[max(0, p - rf + 1): p + 1] = True
+    assert torch.equal(changed, expected)
+
+
+def test_tcn_critic_is_causal_per_step_and_scores_each_window():
+    cfg = resolve_config("tiny").model
+    critic = build_critic(cfg, k=3, window=16, generator=_gen())
+    x = torch.randn(5, 16, 3, generator=_gen(2))
+    assert critic(x).shape == (5,)
+    # Causal padding: features at step t never read later steps.
+    feats = critic.tcn.features(x)
+    x2 = x.clone()
+    x2[:, 10] += 1.0
+    diff = (critic.tcn.features(x2) - feats).abs().sum(dim=(0, 2))
+    assert torch.all(diff[:10] == 0) and torch.all(diff[10:] > 0)
+
+
+@pytest.mark.parametrize("arch", ["tcn", "mlp"])
+def test_no_batchnorm_in_critic_or_generator(arch):
+    cfg = resolve_config("tiny", arch=arch).model
+    for model in (build_critic(cfg, 3, 16), build_generator(cfg, 3, 16)):
+        norms = [m for m in model.modules()
+                 if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm,
+                                   nn.LayerNorm, nn.InstanceNorm1d))]
+        assert not norms
+        assert not list(model.buffers())  # nothing for DDP to broadcast
+
+
+def test_mlp_generator_joins_windows_for_long_paths():
+    cfg = resolve_config("tiny", arch="mlp").model
+    g_model = build_generator(cfg, k=3, window=16, generator=_gen())
+    z = draw_noise(4, cfg.noise_dim, g_model.noise_length(40), cfg, _gen(1))
+    assert z.shape == (4, 3, cfg.noise_dim)
+    assert g_model(z)[:, :40].shape == (4, 40, 3)
+    critic = build_critic(cfg, k=3, window=16, generator=_gen())
+    assert critic(torch.randn(4, 16, 3)).shape == (4,)
+
+
+@pytest.mark.parametrize("dilation", [1, 4, 32])
+@pytest.mark.parametrize("causal_pad", [False, True])
+def test_dilated_conv_matches_conv1d(dilation, causal_pad):
+    """The matrix-product form computes exactly what nn.Conv1d does."""
+    c_in, c_out, length = 5, 7, 80
+    ours = init_weights(DilatedConv(c_in, c_out, dilation, causal_pad), _gen(3))
+    ref = nn.Conv1d(c_in, c_out, kernel_size=2, dilation=dilation)
+    with torch.no_grad():
+        w = ours.linear.weight  # (c_out, 2 c_in): [tap at t - d, tap at t]
+        ref.weight.copy_(torch.stack([w[:, :c_in], w[:, c_in:]], dim=-1))
+        ref.bias.copy_(ours.linear.bias)
+    x = torch.randn(3, length, c_in, generator=_gen(4))
+    xc = x.transpose(1, 2)
+    if causal_pad:
+        xc = nn.functional.pad(xc, (dilation, 0))
+    expected = ref(xc).transpose(1, 2)
+    torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_weights_come_from_the_passed_generator():
+    cfg = resolve_config("tiny").model
+    a = build_generator(cfg, 3, 16, generator=_gen(7))
+    b = build_generator(cfg, 3, 16, generator=_gen(7))
+    c = build_generator(cfg, 3, 16, generator=_gen(8))
+    assert state_hash(a) == state_hash(b) != state_hash(c)
+
+
+def test_student_t_noise_is_heavy_tailed_and_reproducible():
+    cfg = resolve_config("tiny", noise="student_t", noise_df=4).model
+    z1 = draw_noise(2000, 1, 50, cfg, _gen(5))
+    z2 = draw_noise(2000, 1, 50, cfg, _gen(5))
+    assert torch.equal(z1, z2)
+    normal = draw_noise(2000, 1, 50, resolve_config("tiny").model, _gen(5))
+    assert stats.kurtosis(z1.flatten().numpy()) > 3.0  # t(4): infinite excess kurtosis
+    assert abs(stats.kurtosis(normal.flatten().numpy())) < 0.1
+
+
+def test_losses_on_known_scores():
+    real = torch.tensor([2.0, 0.0])
+    fake = torch.tensor([-1.0, 1.0])
+    sp = nn.functional.softplus
+    torch.testing.assert_close(d_loss("bce", real, fake),
+                               sp(-real).mean() + sp(fake).mean())
+    torch.testing.assert_close(g_loss("bce", fake), sp(-fake).mean())
+    torch.testing.assert_close(d_loss("wgan-gp", real, fake), torch.tensor(-1.0))
+    torch.testing.assert_close(g_loss("wgan-gp", fake), torch.tensor(0.0))
+    torch.testing.assert_close(d_loss("hinge", real, fake), torch.tensor(1.5))
+    torch.testing.assert_close(g_loss("hinge", fake), torch.tensor(0.0))
+    with pytest.raises(ValueError):
+        d_loss("nope", real, fake)
+
+
+def test_gradient_penalty_zero_for_unit_gradient_critic():
+    u = torch.randn(10, 3, generator=_gen(1))
+    u = u / u.norm()
+    real, fake = torch.randn(4, 10, 3), torch.randn(4, 10, 3)
+    mixed = interpolate(real, fake, _gen(2))
+    scores = (mixed * u).sum(dim=(1, 2))  # gradient u everywhere, norm 1
+    assert float(gradient_penalty(scores, mixed)) == pytest.approx(0.0, abs=1e-10)
+    scores2 = (mixed * 3 * u).sum(dim=(1, 2))  # norm 3: penalty (3 - 1)^2
+    assert float(gradient_penalty(scores2, mixed)) == pytest.approx(4.0, rel=1e-5)
+    assert np.all((mixed.detach() - fake).abs().numpy() <= (real - fake).abs().numpy() + 1e-6)
