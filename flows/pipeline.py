@@ -184,21 +184,52 @@ def _absolute(url: str) -> str:
 
 
 def _result_storage(cache_url: str) -> Any:
-    """Prefect result storage beside the outputs: a cached result then never outlives the
-    lake it describes, and every worker sharing the lake shares the cache."""
-    from prefect.filesystems import LocalFileSystem, RemoteFileSystem
+    """Prefect result storage beside the outputs, so that the cache lives and dies with the
+    lake it describes, and workers sharing the lake share the cache.
 
-    if "://" not in cache_url or cache_url.startswith("file://"):
-        return LocalFileSystem(basepath=cache_url.removeprefix("file://"))
-    from ganjobs.storage import s3_options
+    A local folder is passed as a path. Remote storage must be a block saved on the Prefect
+    API; it is saved under a name derived from its location (its settings are the endpoint
+    and region, never credentials). When that is not possible, Prefect's default local
+    storage is used: still correct, since a step whose output is missing is never served
+    from the cache (``_step``).
+    """
+    import hashlib
+    from pathlib import Path
 
-    return RemoteFileSystem(basepath=cache_url, settings=s3_options())
+    from ganjobs.storage import split_url
+
+    scheme, path = split_url(cache_url)
+    if scheme == "file":
+        return Path(path)
+    try:
+        from prefect.filesystems import RemoteFileSystem
+
+        from ganjobs.storage import s3_options
+
+        block = RemoteFileSystem(basepath=cache_url, settings=s3_options())
+        name = "ganjobs-results-" + hashlib.sha256(cache_url.encode()).hexdigest()[:12]
+        block.save(name, overwrite=True)
+        return block
+    except Exception as exc:  # noqa: BLE001 - the cache is an optimisation
+        get_run_logger().warning("result storage at %s unavailable (%s); using Prefect's "
+                                 "default local storage", cache_url, type(exc).__name__)
+        return None
 
 
 def _step(task_obj: Any, storage: Any, output_complete: bool) -> Any:
     """A pure step with the run's result storage; a cached result whose output has since
     disappeared is not trusted (``refresh_cache``), so the step runs again."""
+    if storage is None:
+        return task_obj.with_options(refresh_cache=not output_complete)
     return task_obj.with_options(result_storage=storage, refresh_cache=not output_complete)
+
+
+def _evaluated(eval_url: str) -> bool:
+    """An evaluation folder is complete once its report exists (written after metrics)."""
+    from ganjobs.evaluate import METRICS_FILE, REPORT_FILE
+    from ganjobs.storage import exists, join
+
+    return exists(join(eval_url, METRICS_FILE)) and exists(join(eval_url, REPORT_FILE))
 
 
 def _portfolio_tag(portfolio: str, sha256: str) -> str:
@@ -265,7 +296,7 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
             f"{params.name}-{layout.run_id}", address=params.ray_address)
         staged = _step(generate, storage, is_published(layout.staging))(
             model, layout.staging, params.n, params.horizon, params.seed)
-        evaluation = _step(evaluate, storage, is_published(layout.evaluation))(
+        evaluation = _step(evaluate, storage, _evaluated(layout.evaluation))(
             staged, layout.staging, prices, layout.evaluation, params.seed,
             params.eval_max_paths)
         # The manifest keeps the numbers; the ACF curves stay in evaluation/metrics.json.

@@ -130,7 +130,8 @@ def test_run_creates_artifacts(first_run):
     assert first_run["scenarios_url"] in by_key["tiny-summary"].data
     assert "ganjobs" in by_key["tiny-summary"].data
     assert by_key["tiny-metrics"].type == "table"
-    assert by_key["tiny-report"].type == "link"
+    # Prefect stores a link artifact as markdown: [text](url).
+    assert f"({first_run['report_url']})" in by_key["tiny-report"].data
     assert by_key["tiny-stress"].type == "markdown"
 
 
