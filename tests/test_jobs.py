@@ -41,7 +41,7 @@ def ray_head(tmp_path_factory, s3_server):
     tmp = tmp_path_factory.mktemp("rayhead")
     env = dict(os.environ, AWS_ENDPOINT_URL_S3=s3_server, AWS_ACCESS_KEY_ID="testing",
                AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-               RAY_USAGE_STATS_ENABLED="0", RAY_TRAIN_V2_ENABLED="1",
+               RAY_USAGE_STATS_ENABLED="0", RAY_TRAIN_V2_ENABLED="1", RAY_AUTH_MODE="disabled",
                PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}")
     cmd = [str(VENV_BIN / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
            f"--port={gcs}", "--include-dashboard=true", "--dashboard-host=127.0.0.1",
@@ -53,6 +53,10 @@ def ray_head(tmp_path_factory, s3_server):
     proc = subprocess.Popen(cmd, env=env, stdout=open(tmp / "head.log", "w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
+    # A throwaway cluster on loopback: Ray's token auth (on by default for new clusters) is
+    # off here; production clusters keep it and clients set RAY_AUTH_MODE/RAY_AUTH_TOKEN.
+    previous_mode = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     from ray.job_submission import JobSubmissionClient
 
     deadline = time.time() + 120
@@ -66,6 +70,10 @@ def ray_head(tmp_path_factory, s3_server):
                 raise RuntimeError((tmp / "head.log").read_text()[-3000:]) from None
             time.sleep(1)
     yield address
+    if previous_mode is None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+    else:
+        os.environ["RAY_AUTH_MODE"] = previous_mode
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=60)
