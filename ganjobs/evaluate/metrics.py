@@ -31,7 +31,7 @@ Metric definitions (per symbol unless marked *joint*)
 ``discriminative``
     TimeGAN's post-hoc score |accuracy − 0.5| of a gradient-boosted classifier
     (:class:`sklearn.ensemble.HistGradientBoostingClassifier`) telling 20-day real windows from
-    synthetic ones, 5-fold grouped cross-validation with balanced classes (accuracy pooled
+    synthetic ones, 3-fold grouped cross-validation with balanced classes (accuracy pooled
     over the out-of-fold predictions). Features: the
     window divided by the real σ, plus per-window summaries (mean, std, min, max, mean |r|,
     lag-1 autocorrelation of r and |r|, and for several symbols the in-window correlations).
@@ -49,7 +49,7 @@ Metric definitions (per symbol unless marked *joint*)
     Frobenius norm of the difference of the daily return correlation matrices.
 
 Sampling: synthetic windows for copy rate/DCR (≤ 4,000), for the classifier (as many as the
-real windows, ≤ 1,000 per class) and aggregated returns for the EMD (≤ 200,000 per lag) are
+real windows, ≤ 1,000 per class) and aggregated returns for the EMD (≤ 100,000 per lag) are
 subsampled with a generator seeded from ``seed`` and the model's name, so results are
 reproducible and adding a model does not change the others.
 """
@@ -83,10 +83,10 @@ VOL_LOOKBACK = 20
 VOL_CAP = 3.0
 STRATEGIES = ("buy_and_hold", "momentum_10d", "mean_reversion_10d", "vol_target")
 COPY_TOL = 1e-8
-MAX_EMD_SAMPLES = 200_000
+MAX_EMD_SAMPLES = 100_000
 MAX_NN_QUERIES = 4_000
 MAX_DISC_PER_CLASS = 1_000
-CV_FOLDS = 5
+CV_FOLDS = 3
 
 
 @dataclass(frozen=True)
