@@ -166,6 +166,22 @@ def test_bootstrap_copies_gaussian_does_not(real):
     assert bars[("copy_rate", "joint")]["met"] is True
 
 
+def test_short_paths_skip_what_they_cannot_measure(real):
+    train = real[:1000]
+    paths = simulate_baseline("gaussian", train, 50, 10, np.random.default_rng(6))
+    m = compute_metrics(train, {"gaussian": paths}, ["SPX", "WTI"])
+    g = m["models"]["gaussian"]
+    assert g["per_symbol"]["SPX"]["emd_5d"] is not None
+    assert g["per_symbol"]["SPX"]["emd_20d"] is None
+    assert g["per_symbol"]["SPX"]["acf_abs"] is not None  # lags 1..8
+    assert g["per_symbol"]["SPX"]["copy_rate"] is None
+    assert g["joint"]["dcr_ratio"] is None and g["joint"]["corr_error"] is not None
+    assert any("no window metrics" in n for n in m["notes"])
+    one = simulate_baseline("gaussian", train, 20, 1, np.random.default_rng(6))
+    m1 = compute_metrics(train, {"g": one}, ["SPX", "WTI"])
+    assert m1["models"]["g"]["per_symbol"]["SPX"]["acf_r"] is None  # undefined, not 0
+
+
 def test_check_bars_thresholds():
     def block(**kv):
         return {"per_symbol": {"X": kv}, "joint": kv}

@@ -187,6 +187,13 @@ def leverage_rows(x: np.ndarray, max_lag: int) -> np.ndarray:
     return out
 
 
+def curve_score(synthetic: np.ndarray, real: np.ndarray) -> float:
+    """‖synthetic − real‖₂ over the lags where both curves are defined (NaN if none is)."""
+    d = np.asarray(synthetic, dtype=np.float64) - np.asarray(real, dtype=np.float64)
+    ok = np.isfinite(d)
+    return float(np.linalg.norm(d[ok])) if ok.any() else float("nan")
+
+
 def chunks(x: np.ndarray, length: int) -> np.ndarray:
     """Non-overlapping chunks ``(m, length)`` of a series; the whole series if it is shorter."""
     x = np.asarray(x, dtype=np.float64)
@@ -592,7 +599,7 @@ def model_metrics(ref: Reference, paths: np.ndarray, name: str) -> dict[str, Any
         c = _acf_curves(x, ref.acf_lags)
         rc = ref.curves[sym]
         for key in ("acf_r", "acf_abs", "acf_sq", "leverage"):
-            row[key] = float(np.linalg.norm(np.nan_to_num(c[key] - rc[key])))
+            row[key] = curve_score(c[key], rc[key])
         curves[sym] = {key: v.tolist() for key, v in c.items()}
         tails = _tail_stats(x.ravel(), aggregate(x, 10))
         for key in ("var99_1d", "es975_1d", "var99_10d", "es975_10d"):
@@ -619,9 +626,12 @@ def model_metrics(ref: Reference, paths: np.ndarray, name: str) -> dict[str, Any
     joint: dict[str, float] = {"corr_error": correlation_error(ref.train, x64)}
     if "joint" in ref.scopes:
         joint.update(_window_scope(ref, ref.scopes["joint"], paths, rng))
-    else:  # one symbol: the joint window metrics are the symbol's
+    elif len(ref.symbols) == 1:  # one symbol: the joint window metrics are the symbol's
         only = per_symbol[ref.symbols[0]]
         joint.update({key: only[key] for key in ("discriminative", "copy_rate", "dcr_ratio")})
+    else:  # paths shorter than a window
+        joint.update(discriminative=float("nan"), copy_rate=float("nan"),
+                     dcr_ratio=float("nan"))
     return {"per_symbol": per_symbol, "joint": joint, "curves": curves,
             "seconds": time.perf_counter() - t0}
 
