@@ -38,8 +38,10 @@ def _say(msg: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    # Before Prefect and Ray are imported: no telemetry from a local demo.
+    for key, value in (("RAY_USAGE_STATS_ENABLED", "0"), ("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0"),
+                       ("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("DO_NOT_TRACK", "1")):
+        os.environ.setdefault(key, value)
     t0 = time.perf_counter()
     lake = Path(args.lake).absolute()
     prices = lake / "prices"

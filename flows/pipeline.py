@@ -243,8 +243,11 @@ def _portfolio_tag(portfolio: str, sha256: str) -> str:
 def _flow_run_info() -> dict[str, Any]:
     from prefect.runtime import flow_run
 
-    return {"flow_run_id": flow_run.id, "flow_run_name": flow_run.name,
-            "ui_url": flow_run.ui_url}
+    ui_url = flow_run.ui_url
+    # Without a UI (ephemeral API) Prefect still builds a URL, on the string "None".
+    if not ui_url or not str(ui_url).startswith(("http://", "https://")):
+        ui_url = None
+    return {"flow_run_id": flow_run.id, "flow_run_name": flow_run.name, "ui_url": ui_url}
 
 
 # --------------------------------------------------------------------------- flow

@@ -107,7 +107,8 @@ def test_run_publishes_a_complete_versioned_set(first_run, lake):
     sset = open_scenarios(s["scenarios_url"])  # refuses a set without _SUCCESS
     m = sset.manifest
     assert (m["n_scenarios"], m["horizon"], m["symbols"]) == (64, 5, ["SPX", "NDX"])
-    assert m["metrics"] and m["evaluation"]["report_url"]
+    assert {"ganjobs", "gaussian", "bootstrap"} <= set(m["metrics"]["models"])
+    assert m["evaluation"]["report_url"] == s["report_url"]
     assert m["pipeline"]["run_id"] == s["run_id"]
     assert sset.paths().shape == (64, 5, 2)
     assert is_published(f"{run}/model")
@@ -147,15 +148,22 @@ def test_identical_rerun_publishes_nothing(first_run, lake):
     assert _objects(lake, "runs/tiny/") == before
 
 
-def test_failed_training_publishes_nothing(harness, lake):
+@pytest.mark.parametrize("name", ["tiny", "broken"])
+def test_failed_training_publishes_nothing(first_run, lake, name):
+    """Training fails (an unknown preset reaches train_model): no new set, LATEST of an
+    existing series untouched, and none created for a new one."""
     from flows.pipeline import scenario_pipeline
 
-    state = scenario_pipeline(_params(lake, name="broken", preset="no-such-preset"),
+    def published(keys):
+        return {k: v for k, v in keys.items() if k.endswith(("/_SUCCESS", "/LATEST"))}
+
+    before = _objects(lake, f"runs/{name}/")
+    state = scenario_pipeline(_params(lake, name=name, preset="no-such-preset"),
                               return_state=True)
-    assert state.is_failed()
-    keys = _objects(lake, "runs/broken/")
-    assert not [k for k in keys if k.endswith("/scenarios/_SUCCESS")]
-    assert "runs/broken/LATEST" not in keys
+    assert state.is_failed() and "no-such-preset" in state.message
+    after = _objects(lake, f"runs/{name}/")
+    assert published(after) == published(before)
+    assert (f"runs/{name}/LATEST" in after) == (name == "tiny")
 
 
 def test_run_id_is_deterministic_and_input_sensitive():
