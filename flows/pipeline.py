@@ -95,10 +95,16 @@ def train(prices: str, model_url: str, symbols: list[str], preset: str | None,
 
 
 @task(name="generate", cache_policy=STEP_CACHE, persist_result=True)
-def generate(model: dict[str, Any], staging_url: str, n: int, horizon: int,
-             seed: int) -> dict[str, Any]:
+def generate(model: dict[str, Any], staging_url: str, n: int, horizon: int, seed: int,
+             address: str | None = None) -> dict[str, Any]:
     """Sample the set into the staging location (published there, not yet final)."""
     from ganjobs.generate import generate_scenarios
+
+    if address:
+        # Large sets fan out as Ray tasks: on the run's cluster, not a new local one.
+        from ganjobs.cluster import ensure_ray
+
+        ensure_ray(address)
 
     get_run_logger().info("generating %d scenarios x %d days -> %s", n, horizon, staging_url)
     # overwrite: a staging set left by an interrupted run is replaced, never trusted.
@@ -298,7 +304,8 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
             params.gpu, params.seed, info["fingerprint"], version,
             f"{params.name}-{layout.run_id}", address=params.ray_address)
         staged = _step(generate, storage, is_published(layout.staging))(
-            model, layout.staging, params.n, params.horizon, params.seed)
+            model, layout.staging, params.n, params.horizon, params.seed,
+            address=params.ray_address)
         evaluation = _step(evaluate, storage, _evaluated(layout.evaluation))(
             staged, layout.staging, prices, layout.evaluation, params.seed,
             params.eval_max_paths)
