@@ -28,6 +28,7 @@ import numpy as np
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 
 from ganjobs.config import GanConfig, resolve_config  # noqa: E402
+from ganjobs.cluster import check_shared_storage  # noqa: E402
 from ganjobs.errors import GanjobsError, StorageError  # noqa: E402
 from ganjobs.ingest import MarketData, load_market_data  # noqa: E402
 from ganjobs.preprocess import Preprocessor  # noqa: E402
@@ -154,8 +155,16 @@ def _ray_storage(storage: str) -> tuple[str, Any]:
     return path, pafs.PyFileSystem(pafs.FSSpecHandler(fs))
 
 
-def _forwarded_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV)}
+def _forwarded_env(local: bool) -> dict[str, str]:
+    """Settings workers need. Credentials travel only to a local cluster this process
+    starts; a remote cluster has its own identity, and runtime envs show up in its
+    dashboard and error messages."""
+    from ganjobs.jobs import FORWARDED_ENV
+
+    if local:
+        env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV)}
+    else:
+        env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
     env["RAY_TRAIN_V2_ENABLED"] = os.environ.get("RAY_TRAIN_V2_ENABLED", "1")
     return env
 
@@ -167,9 +176,11 @@ def _connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     target = address or os.environ.get("RAY_ADDRESS") or None
+    # Inside a Ray job the job's runtime env already applies; adding one would conflict.
+    runtime_env = {"env_vars": _forwarded_env(local=True)} if target is None else None
     try:
-        ray.init(address=target, runtime_env={"env_vars": _forwarded_env()},
-                 logging_level="WARNING", log_to_driver=True)
+        ray.init(address=target, runtime_env=runtime_env, logging_level="WARNING",
+                 log_to_driver=True)
     except ConnectionError as exc:
         raise GanjobsError(f"cannot connect to the Ray cluster at {target}: {exc}") from None
     return target is None
@@ -230,9 +241,10 @@ def run_ray_training(cfg: GanConfig, train_data: np.ndarray, name: str, storage:
 
     started = _connect(address)
     try:
+        check_shared_storage(storage)
         resources, threads = _worker_resources(cfg)
         path, fs = _ray_storage(storage)
-        env = _forwarded_env()
+        env = _forwarded_env(local=started)
         if threads:
             env["OMP_NUM_THREADS"] = str(threads)
         trainer = TorchTrainer(

@@ -136,6 +136,13 @@ def test_two_node_cluster_ddp_with_s3_checkpoints(s3_env, sample_dir):
     try:
         ray.init(address=cluster.address)
         assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+        from ganjobs.errors import GanjobsError
+
+        with pytest.raises(GanjobsError, match="local but the Ray cluster has 2 nodes"):
+            train_model(prices=sample_dir, out=f"s3://{s3_env}/never", symbols=["SPX"],
+                        preset="tiny", workers=2, storage_path="/tmp/local-results",
+                        run_name="two-node-local")
+        assert not is_published(f"s3://{s3_env}/never")
         out = f"s3://{s3_env}/model2"
         result = train_model(prices=sample_dir, out=out, symbols=["SPX"], preset="tiny",
                              workers=2, storage_path=f"s3://{s3_env}/ray-results",
