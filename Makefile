@@ -27,7 +27,7 @@ test: setup
 	$(PY) -m pytest -q
 
 demo: setup
-	$(PY) -m flows.demo --lake $(LAKE)
+	$(PY) -m flows.demo --lake $(LAKE) $(DEMO_ARGS)
 
 # The scheduled pipeline from this process (flow.serve), against PREFECT_API_URL when set.
 serve: setup

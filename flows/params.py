@@ -99,7 +99,7 @@ def output_identity(params: PipelineParams, fingerprint: str, symbols: list[str]
     return {
         "data_sha256": fingerprint,
         "symbols": list(symbols),
-        "preset": params.preset,
+        "preset": params.preset or "default",  # unset means the default preset
         "steps": params.steps,
         "workers": params.workers,  # the DDP world size changes the trained model
         "gpu": params.gpu,

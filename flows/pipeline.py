@@ -43,13 +43,14 @@ IO_RETRY_DELAYS = [2, 10]
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry storage/network failures, never bad input (it would fail the same way)."""
+    """Retry storage/network/cluster failures, never bad input or a diverged training run
+    (they would fail the same way again)."""
     from ganjobs.errors import GanjobsError, StorageError
 
     exc = state.result(raise_on_failure=False)
     if isinstance(exc, GanjobsError) and not isinstance(exc, StorageError):
         return False
-    return True
+    return type(exc).__name__ != "NonFiniteLossError"
 
 
 # --------------------------------------------------------------------------- tasks
@@ -69,7 +70,9 @@ def ingest(prices: str, symbols: list[str] | None) -> dict[str, Any]:
             "days": int(len(data.dates)), "data": data.data_record()}
 
 
-@task(name="train", cache_policy=STEP_CACHE, persist_result=True)
+# One retry for a lost Ray actor or node: the same run name resumes from its checkpoint.
+@task(name="train", cache_policy=STEP_CACHE, persist_result=True, retries=1,
+      retry_delay_seconds=10, retry_condition_fn=_transient)
 def train(prices: str, model_url: str, symbols: list[str], preset: str | None,
           steps: int | None, workers: int | None, gpu: bool, seed: int, data_sha256: str,
           code: str, run_name: str, address: str | None = None) -> dict[str, Any]:

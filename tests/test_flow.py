@@ -12,8 +12,6 @@ import uuid
 
 import pytest
 
-pytestmark = pytest.mark.slow
-
 PORTFOLIO = """\
 name: test-book
 base_value: 1000000
@@ -96,6 +94,7 @@ def test_flow_module_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_run_publishes_a_complete_versioned_set(first_run, lake):
     from ganjobs.scenarios import open_scenarios
     from ganjobs.storage import is_published, read_json
@@ -119,6 +118,7 @@ def test_run_publishes_a_complete_versioned_set(first_run, lake):
     assert latest["scenarios"] == s["scenarios_url"] and latest["run_id"] == s["run_id"]
 
 
+@pytest.mark.slow
 def test_run_creates_artifacts(first_run):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
@@ -136,6 +136,7 @@ def test_run_creates_artifacts(first_run):
     assert by_key["tiny-stress"].type == "markdown"
 
 
+@pytest.mark.slow
 def test_identical_rerun_publishes_nothing(first_run, lake):
     from flows.pipeline import scenario_pipeline
 
@@ -148,6 +149,7 @@ def test_identical_rerun_publishes_nothing(first_run, lake):
     assert _objects(lake, "runs/tiny/") == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiny", "broken"])
 def test_failed_training_publishes_nothing(first_run, lake, name):
     """Training fails (an unknown preset reaches train_model): no new set, LATEST of an
