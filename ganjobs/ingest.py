@@ -122,7 +122,11 @@ def _read_table(display: str, fs, path: str) -> pd.DataFrame:
 
 
 def _validate_frame(display: str, df: pd.DataFrame, hive: dict[str, str]) -> pd.DataFrame:
-    df = df.rename(columns={c: str(c).strip().lower() for c in df.columns})
+    names = [str(c).strip().lower() for c in df.columns]
+    dup = sorted({n for n in names if names.count(n) > 1 and n in REQUIRED})
+    if dup:
+        raise DataError(f"{display}: column(s) {', '.join(dup)} appear more than once")
+    df.columns = names
     for key, value in hive.items():
         if key.lower() not in df.columns:
             df[key.lower()] = value

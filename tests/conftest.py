@@ -10,6 +10,10 @@ import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+# Test clusters live on loopback and are torn down after each module. Ray caches the auth
+# mode per process, so one mode for the whole session: token auth (Ray's default for new
+# local clusters) off everywhere, including heads started with `ray start`.
+os.environ["RAY_AUTH_MODE"] = "disabled"
 
 
 def _free_port() -> int:

@@ -53,10 +53,6 @@ def ray_head(tmp_path_factory, s3_server):
     proc = subprocess.Popen(cmd, env=env, stdout=open(tmp / "head.log", "w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
-    # A throwaway cluster on loopback: Ray's token auth (on by default for new clusters) is
-    # off here; production clusters keep it and clients set RAY_AUTH_MODE/RAY_AUTH_TOKEN.
-    previous_mode = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"
     from ray.job_submission import JobSubmissionClient
 
     deadline = time.time() + 120
@@ -70,10 +66,6 @@ def ray_head(tmp_path_factory, s3_server):
                 raise RuntimeError((tmp / "head.log").read_text()[-3000:]) from None
             time.sleep(1)
     yield address
-    if previous_mode is None:
-        os.environ.pop("RAY_AUTH_MODE", None)
-    else:
-        os.environ["RAY_AUTH_MODE"] = previous_mode
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=60)
