@@ -129,21 +129,37 @@ class TCN(nn.Module):
 
 
 class TCNGenerator(nn.Module):
-    """QuantGAN generator: noise of length ``horizon + receptive_field - 1`` to a path."""
+    """QuantGAN generator: noise of length ``horizon + receptive_field - 1`` to a path.
+
+    With ``g_head="linear"`` (QuantGAN) the path is a linear read-out of the TCN features.
+    With ``g_head="volatility"`` it is ``loc(h_t) + softplus(scale(h_t)) * (M z_t)``: the
+    features ``h_t`` of the past noise set a scale that multiplies a learnt mix of the
+    current step's noise ``z_t``, a stochastic-volatility form in which clustered volatility
+    and heavy-tailed aggregates come from the structure rather than having to be learnt
+    from scratch by a piecewise-linear map.
+    """
 
     def __init__(self, cfg: ModelConfig, k: int, window: int) -> None:
         super().__init__()
         self.k = k
         self.noise_dim = cfg.noise_dim
-        self.tcn = TCN(cfg.noise_dim, cfg.g_channels, k, cfg.blocks, causal_pad=False,
+        self.volatility = cfg.g_head == "volatility"
+        c_out = 2 * k if self.volatility else k
+        self.tcn = TCN(cfg.noise_dim, cfg.g_channels, c_out, cfg.blocks, causal_pad=False,
                        negative_slope=cfg.negative_slope)
+        self.shock = nn.Linear(cfg.noise_dim, k, bias=False) if self.volatility else None
         self.receptive_field = self.tcn.receptive_field
 
     def noise_length(self, horizon: int) -> int:
         return horizon + self.receptive_field - 1
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.tcn(z)
+        out = self.tcn(z)
+        if self.shock is None:
+            return out
+        loc, scale = out.split(self.k, dim=-1)
+        current = z[:, self.receptive_field - 1:]  # the newest noise step of each output
+        return loc + F.softplus(scale) * self.shock(current)
 
 
 class TCNCritic(nn.Module):
@@ -151,10 +167,14 @@ class TCNCritic(nn.Module):
 
     def __init__(self, cfg: ModelConfig, k: int, window: int) -> None:
         super().__init__()
-        self.tcn = TCN(k, cfg.d_channels, 1, cfg.blocks, causal_pad=True,
+        self.abs_input = cfg.critic_abs
+        c_in = 2 * k if self.abs_input else k
+        self.tcn = TCN(c_in, cfg.d_channels, 1, cfg.blocks, causal_pad=True,
                        negative_slope=cfg.negative_slope)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.abs_input:
+            x = torch.cat([x, x.abs()], dim=-1)
         # Mean over time of the per-step linear scores, computed as the score of the mean
         # feature (the head is linear): one small product instead of one per step.
         return self.tcn.head(self.tcn.features(x).mean(dim=1)).squeeze(1)
@@ -195,13 +215,17 @@ class MLPCritic(nn.Module):
     def __init__(self, cfg: ModelConfig, k: int, window: int) -> None:
         super().__init__()
         hidden, slope = cfg.mlp_hidden, cfg.negative_slope
+        self.abs_input = cfg.critic_abs
+        width = window * k * (2 if self.abs_input else 1)
         self.net = nn.Sequential(
-            nn.Linear(window * k, hidden), nn.LeakyReLU(slope),
+            nn.Linear(width, hidden), nn.LeakyReLU(slope),
             nn.Linear(hidden, hidden), nn.LeakyReLU(slope),
             nn.Linear(hidden, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.abs_input:
+            x = torch.cat([x, x.abs()], dim=-1)
         return self.net(x.flatten(1)).squeeze(1)
 
 

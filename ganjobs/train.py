@@ -18,7 +18,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,8 @@ import numpy as np
 # Train V2 is the API this module is written against; set before ray.train is imported.
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 
-from ganjobs.config import GanConfig, resolve_config  # noqa: E402
 from ganjobs.cluster import check_shared_storage  # noqa: E402
+from ganjobs.config import GanConfig, resolve_config  # noqa: E402
 from ganjobs.errors import GanjobsError, StorageError  # noqa: E402
 from ganjobs.ingest import MarketData, load_market_data  # noqa: E402
 from ganjobs.preprocess import Preprocessor  # noqa: E402
@@ -275,7 +275,14 @@ def run_ray_training(cfg: GanConfig, train_data: np.ndarray, name: str, storage:
             raise RuntimeError(f"Ray Train run {name!r} finished without a checkpoint")
         with result.checkpoint.as_directory() as folder:
             state = load_state(os.path.join(folder, STATE_FILE))
-        return state, dict(result.metrics or {})
+        # Result.metrics are those attached to the latest checkpoint; rank 0's return value
+        # describes this attempt (where it resumed, its throughput), so it takes precedence.
+        metrics = dict(result.metrics or {})
+        returned = result.return_value if isinstance(result.return_value, dict) else {}
+        metrics.update(returned.get("metrics", {}))
+        if "start_step" in returned:
+            metrics["start_step"] = returned["start_step"]
+        return state, metrics
     finally:
         if started:
             ray.shutdown()
@@ -352,7 +359,7 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
                               preprocessor=pre, symbols=data.symbols, data_record=split.record,
                               step=int(state["step"]), metrics=_summary(metrics),
                               training=training,
-                              created_at=datetime.now(timezone.utc).isoformat(
+                              created_at=datetime.now(UTC).isoformat(
                                   timespec="seconds"))
     return {"out": out, "steps": int(state["step"]), "start_step": training["start_step"],
             "run_name": name, "storage_path": storage, "metrics": meta["metrics"],
@@ -362,10 +369,14 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     """JSON-friendly training summary from rank 0's last report."""
     keep = ("step", "start_step", "d_loss", "g_loss", "gp", "steps_per_s", "samples_per_s",
-            "elapsed_s", "world_size", "g_hash", "g_hashes", "ranks_in_sync")
+            "elapsed_s", "world_size", "g_hash", "g_hashes", "ranks_in_sync",
+            "train_seconds", "steps_done", "mean_steps_per_s", "mean_samples_per_s")
     out = {}
     for key in keep:
         if key in metrics:
             value = metrics[key]
-            out[key] = float(value) if isinstance(value, (np.floating, float)) else value
+            if isinstance(value, (np.floating, float)):
+                # NaN (e.g. no step timed after a resume at the end) is not valid JSON.
+                value = float(value) if math.isfinite(value) else None
+            out[key] = value
     return out

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from ganjobs.config import GanConfig, config_from_dict
 from ganjobs.errors import GanjobsError
@@ -53,8 +52,9 @@ def _load_data(config: dict[str, Any]) -> np.ndarray:
     if config.get("data") is not None:
         data = np.asarray(config["data"], dtype=np.float32)
     elif config.get("data_path"):
-        from ganjobs.storage import read_bytes  # fsspec: a local path or s3:// alike
         import io
+
+        from ganjobs.storage import read_bytes  # fsspec: a local path or s3:// alike
 
         data = np.load(io.BytesIO(read_bytes(config["data_path"])), allow_pickle=False)
         data = np.asarray(data, dtype=np.float32)

@@ -35,8 +35,9 @@ def test_tcn_generator_receptive_field_and_any_length():
         assert g_model(z).shape == (2, horizon, 3)
 
 
-def test_tcn_generator_is_causal_with_full_receptive_field():
-    cfg = resolve_config("tiny").model
+@pytest.mark.parametrize("head", ["linear", "volatility"])
+def test_tcn_generator_is_causal_with_full_receptive_field(head):
+    cfg = resolve_config("tiny", g_head=head).model
     g_model = build_generator(cfg, k=2, window=16, generator=_gen())
     horizon = 40
     rf = g_model.receptive_field
@@ -51,22 +52,26 @@ def test_tcn_generator_is_causal_with_full_receptive_field():
     assert torch.equal(changed, expected)
 
 
-def test_tcn_critic_is_causal_per_step_and_scores_each_window():
-    cfg = resolve_config("tiny").model
+@pytest.mark.parametrize("critic_abs", [False, True])
+def test_tcn_critic_is_causal_per_step_and_scores_each_window(critic_abs):
+    cfg = resolve_config("tiny", critic_abs=critic_abs).model
     critic = build_critic(cfg, k=3, window=16, generator=_gen())
     x = torch.randn(5, 16, 3, generator=_gen(2))
     assert critic(x).shape == (5,)
     # Causal padding: features at step t never read later steps.
-    feats = critic.tcn.features(x)
+    def features(v: torch.Tensor) -> torch.Tensor:
+        return critic.tcn.features(torch.cat([v, v.abs()], -1) if critic_abs else v)
+
     x2 = x.clone()
     x2[:, 10] += 1.0
-    diff = (critic.tcn.features(x2) - feats).abs().sum(dim=(0, 2))
+    diff = (features(x2) - features(x)).abs().sum(dim=(0, 2))
     assert torch.all(diff[:10] == 0) and torch.all(diff[10:] > 0)
 
 
-@pytest.mark.parametrize("arch", ["tcn", "mlp"])
-def test_no_batchnorm_in_critic_or_generator(arch):
-    cfg = resolve_config("tiny", arch=arch).model
+@pytest.mark.parametrize("arch, head", [("tcn", "linear"), ("tcn", "volatility"),
+                                        ("mlp", "linear")])
+def test_no_batchnorm_in_critic_or_generator(arch, head):
+    cfg = resolve_config("tiny", arch=arch, g_head=head).model
     for model in (build_critic(cfg, 3, 16), build_generator(cfg, 3, 16)):
         norms = [m for m in model.modules()
                  if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm,
@@ -75,8 +80,20 @@ def test_no_batchnorm_in_critic_or_generator(arch):
         assert not list(model.buffers())  # nothing for DDP to broadcast
 
 
-def test_mlp_generator_joins_windows_for_long_paths():
-    cfg = resolve_config("tiny", arch="mlp").model
+def test_volatility_head_scales_the_current_noise():
+    """loc + softplus(scale) * M z_t: zero current-step noise leaves only the location."""
+    cfg = resolve_config("tiny", g_head="volatility").model
+    g_model = build_generator(cfg, k=3, window=16, generator=_gen())
+    z = draw_noise(4, cfg.noise_dim, g_model.noise_length(20), cfg, _gen(1))
+    out = g_model(z)
+    loc, scale = g_model.tcn(z).split(3, dim=-1)
+    current = z[:, g_model.receptive_field - 1:]
+    torch.testing.assert_close(out, loc + nn.functional.softplus(scale) * g_model.shock(current))
+
+
+@pytest.mark.parametrize("critic_abs", [False, True])
+def test_mlp_generator_joins_windows_for_long_paths(critic_abs):
+    cfg = resolve_config("tiny", arch="mlp", critic_abs=critic_abs).model
     g_model = build_generator(cfg, k=3, window=16, generator=_gen())
     z = draw_noise(4, cfg.noise_dim, g_model.noise_length(40), cfg, _gen(1))
     assert z.shape == (4, 3, cfg.noise_dim)
