@@ -162,6 +162,16 @@ class TCNGenerator(nn.Module):
         return loc + F.softplus(scale) * self.shock(current)
 
 
+def _score(head: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``head(x).squeeze(1)`` for a one-output layer, as a weighted sum.
+
+    ``nn.Linear``'s weight gradient for one output row comes out of the matrix product with
+    transposed strides, which DDP then copies into its bucket with a warning on every step;
+    this form yields a gradient in the parameter's own layout.
+    """
+    return (x * head.weight[0]).sum(dim=-1) + head.bias[0]
+
+
 class TCNCritic(nn.Module):
     """Causal TCN critic: per-step scores of the window prefixes, averaged per window."""
 
@@ -177,7 +187,7 @@ class TCNCritic(nn.Module):
             x = torch.cat([x, x.abs()], dim=-1)
         # Mean over time of the per-step linear scores, computed as the score of the mean
         # feature (the head is linear): one small product instead of one per step.
-        return self.tcn.head(self.tcn.features(x).mean(dim=1)).squeeze(1)
+        return _score(self.tcn.head, self.tcn.features(x).mean(dim=1))
 
 
 class MLPGenerator(nn.Module):
@@ -226,7 +236,7 @@ class MLPCritic(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.abs_input:
             x = torch.cat([x, x.abs()], dim=-1)
-        return self.net(x.flatten(1)).squeeze(1)
+        return _score(self.net[-1], self.net[:-1](x.flatten(1)))
 
 
 def init_weights(module: nn.Module, generator: torch.Generator) -> nn.Module:

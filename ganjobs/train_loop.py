@@ -112,6 +112,8 @@ class Trainer:
         self.G = session.prepare(g_model)
         self.D = session.prepare(d_model)
         self.noise_len = unwrap(self.G).noise_length(self.window)
+        # bf16 autocast pays off on GPUs only (see TrainConfig.bf16).
+        self.amp = cfg.train.bf16 and self.device.type == "cuda"
         fused = self.device.type == "cuda"
         betas = (cfg.optim.beta1, cfg.optim.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.optim.lr_g, betas=betas,
@@ -178,7 +180,7 @@ class Trainer:
         ``(d_loss, g_loss, gradient penalty)`` without synchronising with the host."""
         cfg, batch = self.cfg, self.cfg.train.batch_size
         kind, gp_w = cfg.loss.kind, float(cfg.loss.gp_weight or 0.0)
-        amp = cfg.train.bf16
+        amp = self.amp
         gp = torch.zeros((), device=self.device)
         for _ in range(cfg.optim.n_critic):
             real = self.sampler(batch, self.rng)
@@ -302,8 +304,8 @@ def _run(cfg: GanConfig, trainer: Trainer, session: Session) -> dict[str, Any]:
     t_window, step_window = t_start, trainer.step
     t_first: float | None = None  # end of the first step: throughput leaves out warm-up
     session.log(f"training {cfg.model.arch}/{cfg.loss.kind} from step {trainer.step} to "
-                f"{tc.steps} on {session.world_size} worker(s), device {session.device}, "
-                f"batch {tc.batch_size}/worker")
+                f"{tc.steps} on {session.world_size} worker(s), device {session.device}"
+                f"{' (bf16)' if trainer.amp else ''}, batch {tc.batch_size}/worker")
     while trainer.step < tc.steps:
         ld, lg, gp = trainer.train_step()
         step = trainer.step

@@ -8,7 +8,6 @@ GPU machine that has nothing but PyTorch (Ray is never imported there).
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import tempfile
@@ -107,9 +106,6 @@ class RaySession(Session):
 
         self._train = ray.train
         self._torch = ray.train.torch
-        # Ray Train logs every report at INFO on the console (a line per report with all
-        # metrics); our own progress line says the same once, so keep Ray's to warnings.
-        logging.getLogger("ray.train").setLevel(logging.WARNING)
         ctx = ray.train.get_context()
         self.rank = ctx.get_world_rank()
         self.world_size = ctx.get_world_size()

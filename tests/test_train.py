@@ -135,6 +135,7 @@ def test_load_model_refuses_non_model_folders(tmp_path):
 
 # --- under Ray Train -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_two_workers_ddp_keep_identical_weights_and_publish(ray_cluster, sample_dir, tmp_path):
     out = str(tmp_path / "model")
     res = train_model(sample_dir, out, preset="tiny", workers=2, seed=5,
@@ -173,6 +174,7 @@ def test_two_workers_ddp_keep_identical_weights_and_publish(ray_cluster, sample_
     assert model.sample(1024, 252, seed=1).shape == (1024, 252, 3)
 
 
+@pytest.mark.slow
 def test_same_run_name_resumes_from_last_checkpoint(ray_cluster, sample_dir, tmp_path):
     storage = str(tmp_path / "rr")
     first = train_model(sample_dir, str(tmp_path / "m1"), preset="tiny", steps=4,
@@ -190,6 +192,7 @@ def test_same_run_name_resumes_from_last_checkpoint(ray_cluster, sample_dir, tmp
         str(tmp_path / "m2")).fingerprint
 
 
+@pytest.mark.slow
 def test_s3_model_and_checkpoints_through_a_fresh_local_cluster(sample_dir, s3_env):
     """The CLI path end to end: no cluster yet, so train_model starts one whose workers get
     the AWS settings; checkpoints and the model folder both live in (moto) S3."""
