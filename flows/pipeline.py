@@ -33,6 +33,14 @@ from flows.params import (
     output_identity,
     run_id_for,
 )
+from flows.remote import (
+    generate_args,
+    generated_set,
+    jobs_api,
+    run_job,
+    train_args,
+    trained_model,
+)
 
 # Pure steps: keyed on their inputs (which carry the data fingerprint, the upstream step's
 # result and the code version) and on the task's source. The Ray address does not change a
@@ -85,7 +93,13 @@ def train(prices: str, model_url: str, symbols: list[str], preset: str | None,
         if meta.get("data", {}).get("sha256") == data_sha256:
             log.info("model already trained at %s; reusing it", model_url)
             return {"out": model_url, "reused": True, "steps": meta.get("steps"),
-                    "metrics": meta.get("metrics", {}), "fingerprint": meta.get("fingerprint")}
+                    "metrics": meta.get("metrics", {}), "fingerprint": data_sha256}
+    api = jobs_api(address)
+    if api:
+        log.info("submitting training to the Ray Jobs API at %s -> %s", api, model_url)
+        job = run_job("train", run_name, train_args(prices, model_url, symbols, preset, steps,
+                                                    workers, gpu, seed, run_name), api, log.info)
+        return trained_model(model_url, job)
     from ganjobs.train import train_model
 
     log.info("training (preset %s, steps %s, workers %s, gpu %s) -> %s",
@@ -99,8 +113,16 @@ def train(prices: str, model_url: str, symbols: list[str], preset: str | None,
 
 @task(name="generate", cache_policy=STEP_CACHE, persist_result=True)
 def generate(model: dict[str, Any], staging_url: str, n: int, horizon: int, seed: int,
-             address: str | None = None) -> dict[str, Any]:
+             address: str | None = None, run_name: str = "") -> dict[str, Any]:
     """Sample the set into the staging location (published there, not yet final)."""
+    log = get_run_logger()
+    api = jobs_api(address)
+    if api:
+        log.info("submitting generation of %d x %d to the Ray Jobs API at %s -> %s", n,
+                 horizon, api, staging_url)
+        job = run_job("generate", run_name, generate_args(model["out"], staging_url, n,
+                                                          horizon, seed), api, log.info)
+        return generated_set(staging_url, job)
     from ganjobs.generate import generate_scenarios
 
     if address:
@@ -109,7 +131,7 @@ def generate(model: dict[str, Any], staging_url: str, n: int, horizon: int, seed
 
         ensure_ray(address)
 
-    get_run_logger().info("generating %d scenarios x %d days -> %s", n, horizon, staging_url)
+    log.info("generating %d scenarios x %d days -> %s", n, horizon, staging_url)
     # overwrite: a staging set left by an interrupted run is replaced, never trusted.
     return generate_scenarios(model=model["out"], out=staging_url, n=n, horizon=horizon,
                               seed=seed, overwrite=True, progress=False)
@@ -308,7 +330,7 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
             f"{params.name}-{layout.run_id}", address=params.ray_address)
         staged = _step(generate, storage, is_published(layout.staging))(
             model, layout.staging, params.n, params.horizon, params.seed,
-            address=params.ray_address)
+            address=params.ray_address, run_name=f"{params.name}-{layout.run_id}")
         evaluation = _step(evaluate, storage, _evaluated(layout.evaluation))(
             staged, layout.staging, prices, layout.evaluation, params.seed,
             params.eval_max_paths)

@@ -147,3 +147,34 @@ def test_two_node_cluster_ddp_with_s3_checkpoints(s3_env, sample_dir):
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_pipeline_runs_training_and_generation_as_jobs(ray_head, s3_env):
+    """With a Jobs API address the flow submits train and generate to the cluster: this
+    process starts no Ray of its own, and the cluster's jobs carry the run's name."""
+    import ray
+    from prefect.testing.utilities import prefect_test_harness
+    from ray.job_submission import JobSubmissionClient
+
+    from flows.params import PipelineParams
+    from flows.pipeline import scenario_pipeline
+    from ganjobs.jobs import submission_id
+    from ganjobs.sample_data import write_sample_data
+
+    ray.shutdown()
+    lake = f"s3://{s3_env}"
+    write_sample_data(f"{lake}/prices")
+    params = PipelineParams(prices=f"{lake}/prices", root=f"{lake}/runs", name="remote",
+                            symbols=["SPX"], preset="tiny", n=64, horizon=5, seed=3,
+                            eval_max_paths=64, ray_address=ray_head)
+    with prefect_test_harness(server_startup_timeout=120):
+        state = scenario_pipeline(params, return_state=True)
+        assert state.is_completed(), state.message
+        summary = state.result()
+    assert not ray.is_initialized()
+    assert is_published(summary["scenarios_url"]) and is_published(summary["model_url"])
+    assert open_scenarios(summary["scenarios_url"]).n_scenarios == 64
+    jobs = {j.submission_id: j.status.value for j in JobSubmissionClient(ray_head).list_jobs()}
+    run_name = f"remote-{summary['run_id']}"
+    for kind in ("train", "generate"):
+        assert jobs.get(submission_id(kind, run_name)) == "SUCCEEDED", jobs

@@ -1,0 +1,100 @@
+"""Training and generation as Ray Jobs, when the pipeline is pointed at a cluster's Jobs API.
+
+An address such as ``http://head:8265`` (``PipelineParams.ray_address`` or ``RAY_ADDRESS``)
+names the Jobs API of a remote cluster: the heavy steps then run there as ``ganjobs``
+commands submitted through :mod:`ganjobs.jobs`, with submission ids derived from the run
+name, so a retried Prefect task attaches to the job it already started instead of starting a
+second one. Any other address (``ray://…``, ``host:port``) is a cluster this process joins
+directly, and no address at all starts a local cluster.
+
+Only ``ganjobs.jobs`` and ``ganjobs.storage`` are imported here (no torch): the job's driver
+on the cluster does the work, and its outputs are read back from shared storage.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+JOBS_SCHEMES = ("http://", "https://")
+
+
+def jobs_api(address: str | None) -> str | None:
+    """The Jobs API URL when ``address`` (else ``RAY_ADDRESS``) is one, else ``None``."""
+    target = address or os.environ.get("RAY_ADDRESS")
+    return target if target and target.startswith(JOBS_SCHEMES) else None
+
+
+def train_args(prices: str, model_url: str, symbols: list[str], preset: str | None,
+               steps: int | None, workers: int | None, gpu: bool, seed: int,
+               run_name: str) -> list[str]:
+    """``ganjobs train`` arguments for one pipeline run (the run name resumes checkpoints)."""
+    args = ["train", "--prices", prices, "--out", model_url, "--symbols", ",".join(symbols),
+            "--seed", str(seed), "--name", run_name]
+    for flag, value in (("--preset", preset), ("--steps", steps), ("--workers", workers)):
+        if value is not None:
+            args += [flag, str(value)]
+    return args + (["--gpu"] if gpu else [])
+
+
+def generate_args(model_url: str, staging_url: str, n: int, horizon: int,
+                  seed: int) -> list[str]:
+    """``ganjobs generate`` arguments; a staging set left by an interrupted job is replaced."""
+    return ["generate", "--model", model_url, "--out", staging_url, "--n", str(n),
+            "--horizon", str(horizon), "--seed", str(seed), "--overwrite"]
+
+
+def _line_logger(log: Callable[[str], Any]) -> Callable[[str], None]:
+    """Turn streamed log chunks into whole lines for the Prefect logger."""
+    pending = [""]
+
+    def echo(chunk: str) -> None:
+        text = pending[0] + chunk
+        *lines, pending[0] = text.split("\n")
+        for line in lines:
+            if line.strip():
+                log(line)
+
+    return echo
+
+
+def run_job(kind: str, run_name: str, args: list[str], address: str,
+            log: Callable[[str], Any], gpus: float | None = None) -> dict[str, Any]:
+    """Submit ``ganjobs <args>`` (or attach to the job of this run name) and wait for it.
+
+    Raises
+    ------
+    ganjobs.jobs.JobFailed
+        The job ended FAILED or STOPPED; the message carries its last log line.
+    """
+    from ganjobs.jobs import run_remote
+
+    ref = run_remote(kind, run_name, args, address=address, num_gpus=gpus,
+                     echo=_line_logger(log))
+    return {"submission_id": ref.submission_id, "attached": ref.reused, "address": address}
+
+
+def trained_model(model_url: str, job: dict[str, Any]) -> dict[str, Any]:
+    """The train task's result, read back from the model folder the job published."""
+    from ganjobs.errors import StorageError
+    from ganjobs.storage import is_published, join, read_json
+
+    if not is_published(model_url):
+        raise StorageError(f"job {job['submission_id']} succeeded but {model_url} holds no "
+                           f"published model: is the output on storage the cluster shares?")
+    meta = read_json(join(model_url, "model.json"))
+    return {"out": model_url, "reused": job["attached"], "steps": meta.get("steps"),
+            "metrics": meta.get("metrics", {}), "fingerprint": meta.get("fingerprint"),
+            "job": job}
+
+
+def generated_set(staging_url: str, job: dict[str, Any]) -> dict[str, Any]:
+    """The generate task's result: the manifest of the set the job published."""
+    from ganjobs.errors import StorageError
+    from ganjobs.storage import is_published, read_manifest
+
+    if not is_published(staging_url):
+        raise StorageError(f"job {job['submission_id']} succeeded but {staging_url} holds no "
+                           f"published set: is the output on storage the cluster shares?")
+    return read_manifest(staging_url)
