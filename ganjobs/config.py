@@ -182,6 +182,20 @@ class TrainConfig(_Section):
         with it on our 2-core machine.
     max_failures : int
         Worker-group failures Ray Train recovers from (restarting from the last checkpoint).
+    explode_threshold : float
+        The critic has exploded when the absolute value of its loss at some step exceeds
+        this. Checked, like non-finite losses, at every log and checkpoint step. Healthy runs
+        of the presets stay within a few hundred (order 1-30 with the default preset); a
+        critic that runs away grows by orders of magnitude within a few steps.
+    max_recoveries : int
+        Divergences (a non-finite loss or an exploded critic) the loop recovers from in one
+        run, counted across resumptions: each restores the last checkpointed state (every
+        rank keeps a copy in memory) and multiplies both learning rates by
+        ``recovery_lr_factor``. One more divergence stops the run with
+        :class:`~ganjobs.train_loop.NonFiniteLossError`; 0 stops at the first.
+    recovery_lr_factor : float
+        Factor applied to ``lr_g`` and ``lr_d`` at each recovery. The lowered rates are kept
+        in the checkpoints, so a resumed run continues with them.
     """
 
     steps: int = Field(800, ge=1, le=10_000_000)
@@ -193,6 +207,9 @@ class TrainConfig(_Section):
     gpu: bool = False
     bf16: bool = False
     max_failures: int = Field(1, ge=-1)
+    explode_threshold: float = Field(1e6, gt=0.0)
+    max_recoveries: int = Field(3, ge=0, le=100)
+    recovery_lr_factor: float = Field(0.5, gt=0.0, lt=1.0)
 
 
 class GanConfig(_Section):

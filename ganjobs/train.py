@@ -292,7 +292,8 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
                 preset: str | None = None, steps: int | None = None,
                 workers: int | None = None, gpu: bool = False, seed: int = 0,
                 address: str | None = None, storage_path: str | None = None,
-                run_name: str | None = None) -> dict[str, Any]:
+                run_name: str | None = None,
+                overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train a GAN on the log returns of ``prices`` and publish a model folder at ``out``.
 
     Parameters
@@ -318,23 +319,32 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
         :func:`default_storage`.
     run_name : str, optional
         Ray Train run name; the same name (and storage) resumes from its last checkpoint.
+    overrides : dict, optional
+        Further config overrides as :func:`~ganjobs.config.resolve_config` takes them
+        (``{"checkpoint_every": 5}``, ``{"train.max_failures": 2}``); the arguments above
+        take precedence.
 
     Returns
     -------
     dict
         ``out``, ``steps`` (final step), ``start_step``, ``run_name``, ``storage_path``,
-        ``metrics`` (training summary) and ``meta`` (the written ``model.json``).
+        ``metrics`` (training summary), ``recoveries`` (divergence recoveries, see
+        :func:`~ganjobs.train_loop.train_loop_per_worker`) and ``meta`` (the written
+        ``model.json``, whose ``training`` records the recoveries and final learning
+        rates).
 
     Raises
     ------
     GanjobsError
         Bad arguments, data or locations, before any training.
     NonFiniteLossError
-        Training diverged.
+        Training diverged beyond ``train.max_recoveries`` recoveries.
     """
     _validate_args(out, steps, workers, seed, run_name, storage_path)
-    cfg = resolve_config(preset, steps=steps, workers=workers, seed=seed,
-                         gpu=True if gpu else None)
+    if overrides is not None and not isinstance(overrides, dict):
+        raise GanjobsError(f"overrides must be a mapping of config fields, got {overrides!r}")
+    cfg = resolve_config(preset, **{**(overrides or {}), "steps": steps, "workers": workers,
+                                    "seed": seed, "gpu": True if gpu else None})
     _precheck_out(out)
     data = load_market_data(prices, symbols)
     split = split_holdout(data, cfg)
@@ -354,6 +364,10 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
         "gpu": cfg.train.gpu,
         "start_step": int(metrics.get("start_step", 0)),
         "ranks_in_sync": metrics.get("ranks_in_sync"),
+        # The final checkpoint carries every recovery of the run, resumptions included.
+        "recoveries": json.loads(state.get("recoveries", "[]")),
+        "lr_g": float(state.get("lr_g", cfg.optim.lr_g)),
+        "lr_d": float(state.get("lr_d", cfg.optim.lr_d)),
     }
     meta = write_model_folder(out, cfg=cfg, generator_state=state["generator"],
                               preprocessor=pre, symbols=data.symbols, data_record=split.record,
@@ -363,14 +377,15 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
                                   timespec="seconds"))
     return {"out": out, "steps": int(state["step"]), "start_step": training["start_step"],
             "run_name": name, "storage_path": storage, "metrics": meta["metrics"],
-            "meta": meta}
+            "recoveries": training["recoveries"], "meta": meta}
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     """JSON-friendly training summary from rank 0's last report."""
     keep = ("step", "start_step", "d_loss", "g_loss", "gp", "steps_per_s", "samples_per_s",
             "elapsed_s", "world_size", "g_hash", "g_hashes", "ranks_in_sync",
-            "train_seconds", "steps_done", "mean_steps_per_s", "mean_samples_per_s")
+            "train_seconds", "steps_done", "mean_steps_per_s", "mean_samples_per_s",
+            "lr_g", "lr_d")
     out = {}
     for key in keep:
         if key in metrics:

@@ -6,10 +6,19 @@ gradients are cleared before each of its own steps, so no ``requires_grad`` is e
 on a DDP module. Each rank draws its own windows and noise from a generator seeded by
 ``(run seed, rank)``; initial weights come from the run seed alone, so every rank starts
 from the same weights (DDP would broadcast rank 0's anyway).
+
+Divergence recovery: every rank keeps a CPU copy of its last checkpointed state (weights,
+optimiser states, sampling RNG, step; also taken at the start). When, at a log or checkpoint
+step, any rank saw a non-finite loss or a critic loss beyond ``train.explode_threshold``
+(decided collectively, so every rank takes the same branch), every rank restores that copy,
+multiplies both learning rates by ``train.recovery_lr_factor`` and trains on, at most
+``train.max_recoveries`` times per run; the events go to the log, the reported metrics, the
+checkpoints and the returned result.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -33,7 +42,22 @@ _NO_BAD = 2**62
 
 
 class NonFiniteLossError(RuntimeError):
-    """Training diverged: a loss became NaN or infinite (names the first such step)."""
+    """Training diverged beyond recovery: a loss became NaN or infinite, or the critic
+    exploded, after ``train.max_recoveries`` recoveries (names the step and the count)."""
+
+
+NON_FINITE, EXPLODED = "non-finite loss", "critic exploded"
+
+
+def _cpu_copy(obj: Any) -> Any:
+    """A deep copy with every tensor copied to the CPU (never aliasing live tensors)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _cpu_copy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu_copy(v) for v in obj)
+    return copy.deepcopy(obj)
 
 
 def derive_seed(run_seed: int, *keys: int) -> int:
@@ -120,8 +144,12 @@ class Trainer:
                                       fused=fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.optim.lr_d, betas=betas,
                                       fused=fused)
+        self.lr_g, self.lr_d = float(cfg.optim.lr_g), float(cfg.optim.lr_d)
+        #: Divergence recoveries of this run (across resumptions), oldest first.
+        self.recoveries: list[dict[str, Any]] = []
         if restored is not None:
             self._resume(restored)
+        self._snapshot = self.snapshot()
 
     # --- checkpoints -------------------------------------------------------------------
     def _check_restored(self, state: dict[str, Any]) -> None:
@@ -140,6 +168,15 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.step = self.start_step = int(state["step"])
+        # The optimiser states carry their learning rates; checkpoints also name them, and
+        # the recoveries that lowered them.
+        self.recoveries = json.loads(state.get("recoveries", "[]"))
+        self._set_lrs(float(state.get("lr_g", self.opt_g.param_groups[0]["lr"])),
+                      float(state.get("lr_d", self.opt_d.param_groups[0]["lr"])))
+        if self.recoveries:
+            self.session.log(f"resuming after {len(self.recoveries)} divergence recover"
+                             f"{'y' if len(self.recoveries) == 1 else 'ies'}: lr_g "
+                             f"{self.lr_g:.3g} lr_d {self.lr_d:.3g}")
         rng = state.get("rng", {})
         key = str(self.session.rank)
         if int(state.get("world_size", -1)) == self.session.world_size and key in rng:
@@ -152,20 +189,65 @@ class Trainer:
                              f"of {state.get('world_size')}: sampling streams re-derived")
         self.session.log(f"resumed from checkpoint at step {self.step}")
 
+    def _set_lrs(self, lr_g: float, lr_d: float) -> None:
+        self.lr_g, self.lr_d = lr_g, lr_d
+        for opt, lr in ((self.opt_g, lr_g), (self.opt_d, lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def snapshot(self) -> dict[str, Any]:
+        """Keep this rank's state in CPU memory as the one to roll back to; returns it.
+
+        Taken at the start and at every checkpoint, on every rank (only rank 0 writes the
+        checkpoint), so that all ranks roll back to identical weights and optimiser states.
+        """
+        self._snapshot = {
+            "step": self.step,
+            "generator": _cpu_copy(unwrap(self.G).state_dict()),
+            "critic": _cpu_copy(unwrap(self.D).state_dict()),
+            "opt_g": _cpu_copy(self.opt_g.state_dict()),
+            "opt_d": _cpu_copy(self.opt_d.state_dict()),
+            "rng": self.rng.get_state().cpu(),
+        }
+        return self._snapshot
+
+    def roll_back(self) -> int:
+        """Restore the last snapshot and lower both learning rates; returns its step."""
+        snap = self._snapshot
+        unwrap(self.G).load_state_dict(snap["generator"])
+        unwrap(self.D).load_state_dict(snap["critic"])
+        # Copies again: loading may alias the given tensors, and Adam updates them in place.
+        self.opt_g.load_state_dict(_cpu_copy(snap["opt_g"]))
+        self.opt_d.load_state_dict(_cpu_copy(snap["opt_d"]))
+        self.opt_g.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad(set_to_none=True)
+        self.rng.set_state(snap["rng"])
+        self.step = int(snap["step"])
+        factor = self.cfg.train.recovery_lr_factor
+        self._set_lrs(self.lr_g * factor, self.lr_d * factor)
+        return self.step
+
     def state(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        """Everything needed to continue exactly: weights, optimisers, RNG of every rank."""
+        """Everything needed to continue exactly: weights, optimisers, RNG of every rank,
+        learning rates and recoveries. Call :meth:`snapshot` first: the state is its copy."""
         rngs = self.session.all_gather(self.rng.get_state())  # collective: all ranks call
         if self.session.rank != 0:
             return {}
+        snap = self._snapshot
+        if snap["step"] != self.step:
+            raise RuntimeError("Trainer.state() needs a snapshot of the current step")
         return {
             "format": CHECKPOINT_FORMAT,
             "step": self.step,
-            "generator": {k: v.detach().cpu() for k, v in unwrap(self.G).state_dict().items()},
-            "critic": {k: v.detach().cpu() for k, v in unwrap(self.D).state_dict().items()},
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
+            "generator": snap["generator"],
+            "critic": snap["critic"],
+            "opt_g": snap["opt_g"],
+            "opt_d": snap["opt_d"],
             "rng": {str(r): s.cpu() for r, s in enumerate(rngs)},
             "world_size": self.session.world_size,
+            "lr_g": self.lr_g,
+            "lr_d": self.lr_d,
+            "recoveries": json.dumps(self.recoveries),
             "config": json.dumps(self.cfg.model_dump()),
             "metrics": json.dumps(metrics),
         }
@@ -214,20 +296,29 @@ class Trainer:
 
 
 class _Tracker:
-    """Device-side running sums and the first non-finite step: no host sync per step."""
+    """Device-side running sums and the first non-finite and first exploded steps: no host
+    sync per step."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, explode_threshold: float = math.inf) -> None:
+        self.device = device
+        self.threshold = float(explode_threshold)
+        self.reset()
+
+    def reset(self) -> None:
+        device = self.device
         self.sums = torch.zeros(3, device=device, dtype=torch.float64)
         self.count = 0
-        self.bad_step = torch.full((), _NO_BAD, device=device, dtype=torch.int64)
-        self.bad_vals = torch.zeros(2, device=device)
+        # [first non-finite step, first exploded step]; losses (d, g) at each.
+        self.bad_step = torch.full((2,), _NO_BAD, device=device, dtype=torch.int64)
+        self.bad_vals = torch.zeros(2, 2, device=device)
 
     def add(self, step: int, ld: torch.Tensor, lg: torch.Tensor, gp: torch.Tensor) -> None:
         vals = torch.stack([ld.float(), lg.float(), gp.float()])
         finite = torch.isfinite(vals[:2]).all()
-        first = (~finite) & (self.bad_step == _NO_BAD)
+        exploded = finite & (vals[0].abs() > self.threshold)
+        first = torch.stack([~finite, exploded]) & (self.bad_step == _NO_BAD)
         self.bad_step = torch.where(first, step, self.bad_step)
-        self.bad_vals = torch.where(first, vals[:2], self.bad_vals)
+        self.bad_vals = torch.where(first[:, None], vals[:2], self.bad_vals)
         self.sums += vals.double()
         self.count += 1
 
@@ -238,14 +329,52 @@ class _Tracker:
         return {"d_loss": d, "g_loss": g, "gp": p}
 
 
-def _check_finite(session: Session, tracker: _Tracker) -> None:
-    """Raise on every rank at once if any rank saw a non-finite loss."""
-    bad = int(session.all_min(tracker.bad_step).item())
-    if bad != _NO_BAD:
-        ld, lg = tracker.bad_vals.tolist()
+def _check_health(session: Session, tracker: _Tracker) -> dict[str, Any] | None:
+    """The first divergence any rank saw since the last check, the same on every rank
+    (one all-reduce; the details are gathered only when there is one), or None."""
+    first = session.all_min(tracker.bad_step).tolist()
+    if min(first) == _NO_BAD:
+        return None
+    kind = 0 if first[0] <= first[1] else 1  # a non-finite loss wins a tie
+    step = int(first[kind])
+    mine = (int(tracker.bad_step[kind].item()), tracker.bad_vals[kind].tolist())
+    seen = session.all_gather(mine)
+    rank = next(r for r, (s, _) in enumerate(seen) if s == step)
+    ld, lg = seen[rank][1]
+    return {"step": step, "reason": (NON_FINITE, EXPLODED)[kind], "d_loss": ld,
+            "g_loss": lg, "rank": rank}
+
+
+def _describe(event: dict[str, Any], threshold: float) -> str:
+    beyond = "" if event["reason"] == NON_FINITE else (
+        f" beyond train.explode_threshold {threshold:g}")
+    return (f"{event['reason']} at step {event['step']} (critic loss {event['d_loss']:.6g}"
+            f"{beyond}, generator loss {event['g_loss']:.6g} on rank {event['rank']})")
+
+
+def _recover(cfg: GanConfig, trainer: Trainer, session: Session,
+             event: dict[str, Any]) -> None:
+    """Roll every rank back to its last snapshot with lower learning rates, or raise when
+    ``max_recoveries`` are spent. Collective: every rank calls it with the same event."""
+    tc = cfg.train
+    tried = len(trainer.recoveries)
+    if tried >= tc.max_recoveries:
+        each = (f"; each restored the last checkpoint and multiplied the learning rates by "
+                f"{tc.recovery_lr_factor:g}, to lr_g {trainer.lr_g:.3g} lr_d "
+                f"{trainer.lr_d:.3g}" if tried else "")
         raise NonFiniteLossError(
-            f"training diverged: non-finite loss at step {bad} (critic loss {ld}, generator "
-            f"loss {lg} on rank {session.rank}); lower the learning rates or change the loss")
+            f"training diverged: {_describe(event, tc.explode_threshold)}; gave up after "
+            f"{tried} recover{'y' if tried == 1 else 'ies'} (train.max_recoveries="
+            f"{tc.max_recoveries}{each}); lower the learning rates or change the loss")
+    restored = trainer.roll_back()
+    hashes = session.all_gather(state_hash(trainer.G))
+    record = {**event, "recovery": tried + 1, "restored_step": restored,
+              "lr_g": trainer.lr_g, "lr_d": trainer.lr_d, "g_hash": hashes[0],
+              "ranks_in_sync": len(set(hashes)) == 1}
+    trainer.recoveries.append(record)
+    session.log(f"recovery {tried + 1}/{tc.max_recoveries}: "
+                f"{_describe(event, tc.explode_threshold)}; restored step {restored}, "
+                f"learning rates now lr_g {trainer.lr_g:.3g} lr_d {trainer.lr_d:.3g}")
 
 
 @contextmanager
@@ -277,14 +406,17 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``step`` (final), ``start_step``, ``metrics`` (the last report plus throughput),
-        ``history`` (every report) and, standalone only, ``generator`` (final weights, CPU
+        ``history`` (every report), ``recoveries`` (divergence recoveries of the run: step
+        detected, ``restored_step``, reason, losses, new ``lr_g``/``lr_d``), ``lr_g`` and
+        ``lr_d`` (final learning rates) and, standalone only, ``generator`` (final weights, CPU
         state dict). Under Ray, Ray Train keeps rank 0's return value; the checkpoints are
         the durable result.
 
     Raises
     ------
     NonFiniteLossError
-        When a loss becomes NaN or infinite; the message names the first such step.
+        When a loss becomes NaN or infinite or the critic explodes once more after
+        ``train.max_recoveries`` recoveries; the message names the step and the count.
     """
     cfg = config_from_dict(config["gan"])
     data = _load_data(config)
@@ -296,7 +428,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
 
 def _run(cfg: GanConfig, trainer: Trainer, session: Session) -> dict[str, Any]:
     tc = cfg.train
-    tracker = _Tracker(session.device)
+    tracker = _Tracker(session.device, tc.explode_threshold)
     global_batch = tc.batch_size * session.world_size
     history: list[dict[str, Any]] = []
     metrics: dict[str, Any] = {}
@@ -316,13 +448,20 @@ def _run(cfg: GanConfig, trainer: Trainer, session: Session) -> dict[str, Any]:
         ckpt = step % tc.checkpoint_every == 0 or last
         if not (ckpt or step % tc.log_every == 0):
             continue
-        _check_finite(session, tracker)  # before anything is saved
+        event = _check_health(session, tracker)  # before anything is saved
         now = time.perf_counter()
+        if event is not None:
+            _recover(cfg, trainer, session, event)  # raises when recoveries are spent
+            tracker.reset()
+            t_window, step_window = time.perf_counter(), trainer.step
+            continue
         rate = (step - step_window) / max(now - t_window, 1e-9)
         t_window, step_window = now, step
         metrics = {"step": step, "start_step": trainer.start_step, **tracker.means(),
                    "steps_per_s": rate, "samples_per_s": rate * global_batch,
-                   "elapsed_s": now - t_start, "world_size": session.world_size}
+                   "elapsed_s": now - t_start, "world_size": session.world_size,
+                   "lr_g": trainer.lr_g, "lr_d": trainer.lr_d,
+                   "recoveries": list(trainer.recoveries)}
         session.log(f"step {step}/{tc.steps} d_loss {metrics['d_loss']:.4f} g_loss "
                     f"{metrics['g_loss']:.4f} gp {metrics['gp']:.4f} "
                     f"{rate:.2f} steps/s {rate * global_batch:.0f} samples/s")
@@ -334,6 +473,8 @@ def _run(cfg: GanConfig, trainer: Trainer, session: Session) -> dict[str, Any]:
             if not metrics["ranks_in_sync"]:
                 session.log(f"warning: generator weights differ across ranks at step {step}")
         history.append(metrics)
+        if ckpt:
+            trainer.snapshot()  # this rank's copy to roll back to; also the checkpoint
         session.report(metrics, trainer.state(metrics) if ckpt else None)
     t_end = time.perf_counter()
     done = trainer.step - trainer.start_step
@@ -342,7 +483,8 @@ def _run(cfg: GanConfig, trainer: Trainer, session: Session) -> dict[str, Any]:
         hashes = session.all_gather(state_hash(trainer.G))
         metrics = {"step": trainer.step, "start_step": trainer.start_step, "g_hash": hashes[0],
                    "g_hashes": hashes, "ranks_in_sync": len(set(hashes)) == 1,
-                   "world_size": session.world_size}
+                   "world_size": session.world_size, "lr_g": trainer.lr_g,
+                   "lr_d": trainer.lr_d, "recoveries": list(trainer.recoveries)}
         session.report(metrics, None)
         history.append(metrics)
     timed = done - 1 if done > 1 else done
@@ -355,7 +497,9 @@ def _run(cfg: GanConfig, trainer: Trainer, session: Session) -> dict[str, Any]:
     })
     summary["mean_samples_per_s"] = summary["mean_steps_per_s"] * global_batch
     result: dict[str, Any] = {"step": trainer.step, "start_step": trainer.start_step,
-                              "metrics": summary, "history": history}
+                              "metrics": summary, "history": history,
+                              "recoveries": list(trainer.recoveries),
+                              "lr_g": trainer.lr_g, "lr_d": trainer.lr_d}
     if isinstance(session, LocalSession):
         # Standalone callers get the weights directly; under Ray (which refuses tensors in
         # return values) the checkpoints carry them.
