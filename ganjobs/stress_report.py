@@ -12,6 +12,12 @@ _COLOURS = {"ganjobs": "tab:blue", "historical": "black"}
 _CYCLE = ["tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
 
 
+def _t(value: Any) -> str:
+    """Plain text for a matplotlib label: portfolio names and currencies are user input, and
+    an unescaped ``$`` pair would be parsed as mathtext (a parse error fails the figure)."""
+    return str(value).replace("$", r"\$")
+
+
 def _colour(name: str, i: int) -> str:
     return _COLOURS.get(name, _CYCLE[i % len(_CYCLE)])
 
@@ -73,7 +79,7 @@ def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
             label=f"ganjobs (n={len(pnl):,})")
     for name, vec in tails.items():
         ax.hist(vec, bins=bins, density=True, histtype="step", lw=1.3,
-                color=colours.get(name, "grey"), label=f"{name} (n={len(vec):,})")
+                color=colours.get(name, "grey"), label=_t(f"{name} (n={len(vec):,})"))
     for lvl, ls in (("95", "--"), ("99", "-")):
         ax.axvline(-gan["var"][lvl], color="tab:red", ls=ls, lw=1.2,
                    label=f"ganjobs VaR {lvl}% = {gan['var'][lvl]:,.0f}")
@@ -82,8 +88,9 @@ def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
                    label=f"ganjobs ES {lvl}% = {gan['es'][lvl]:,.0f}")
     ax.axvline(-port["loss_threshold"], color="grey", ls=":", lw=1.2,
                label=f"loss threshold {port['loss_threshold']:,.0f}")
-    ax.set_title(f"{port['name']}: P&L at {hmax} days (0.1%-99.9% range of all sources)")
-    ax.set_xlabel(f"P&L ({port.get('currency') or 'base currency'})")
+    ax.set_title(_t(f"{port['name']}: P&L at {hmax} days (0.1%-99.9% range of all "
+                    "sources)"))
+    ax.set_xlabel(_t(f"P&L ({port.get('currency') or 'base currency'})"))
     ax.set_ylabel("density")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
@@ -111,7 +118,7 @@ def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
     for i, name in enumerate(names):
         vals = [sources[name]["horizons"].get(str(h), {}).get("es", {}).get("97.5", np.nan)
                 for h in horizons]
-        ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width, label=name,
+        ax.bar(x + (i - (len(names) - 1) / 2) * width, vals, width, label=_t(name),
                color=colours.get(name, "grey"))
     ax.set_xticks(x, [f"{h}d" for h in horizons])
     ax.set_title("ES 97.5% by source")

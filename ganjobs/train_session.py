@@ -23,8 +23,27 @@ STATE_FILE = "state.pt"
 
 
 def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint state; ``weights_only`` so that loading runs no pickled code."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Read a checkpoint state; ``weights_only`` so that loading runs no pickled code.
+
+    Raises
+    ------
+    GanjobsError
+        The file holds anything but tensors and plain containers (e.g. a crafted pickle that
+        would run code): refused, never retried with the unsafe loader.
+    """
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        from ganjobs.errors import GanjobsError
+
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        reason = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported" in ln),
+                      lines[-1] if lines else type(exc).__name__)
+        raise GanjobsError(f"{path}: checkpoint refused: it holds objects other than tensors "
+                           f"and plain containers, which are never unpickled ({reason})"
+                           ) from None
 
 
 class Session:
