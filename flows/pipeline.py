@@ -152,7 +152,8 @@ def evaluate(staged: dict[str, Any], staging_url: str, prices: str, eval_url: st
 
 @task(name="stress", cache_policy=STEP_CACHE, persist_result=True)
 def stress(set_manifest: dict[str, Any], set_url: str, portfolio: str, portfolio_sha256: str,
-           stress_url: str, prices: str, seed: int) -> dict[str, Any]:
+           stress_url: str, prices: str, seed: int,
+           published_url: str | None = None) -> dict[str, Any]:
     """Portfolio P&L, VaR and ES over the set; results already complete are reused."""
     from flows.artifacts import stress_summary
     from ganjobs.storage import is_published, join, read_json
@@ -165,7 +166,7 @@ def stress(set_manifest: dict[str, Any], set_url: str, portfolio: str, portfolio
 
     get_run_logger().info("stress test of %s -> %s", portfolio, stress_url)
     result = run_stress(scenarios=set_url, portfolio=portfolio, out=stress_url, prices=prices,
-                        overwrite=True, seed=seed)
+                        overwrite=True, seed=seed, scenarios_location=published_url)
     return {"out": result["out"], "summary": stress_summary(result["results"])}
 
 
@@ -339,7 +340,8 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
         if portfolio:
             # Before publishing, so that a failing stress test leaves nothing published.
             stress_result = _step(stress, storage, is_published(stress_url))(
-                staged, layout.staging, portfolio, port_sha, stress_url, prices, params.seed)
+                staged, layout.staging, portfolio, port_sha, stress_url, prices, params.seed,
+                published_url=layout.scenarios)
         extra = {
             "metrics": metrics,
             "evaluation": {"metrics_url": evaluation.get("metrics_url"),

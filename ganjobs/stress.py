@@ -624,8 +624,8 @@ def _same_location(a: str, b: str) -> bool:
 
 
 def run_stress(scenarios: str, portfolio: str, out: str, prices: str | None = None, *,
-               overwrite: bool = False, seed: int = 0, baselines: list[str] | None = None
-               ) -> dict[str, Any]:
+               overwrite: bool = False, seed: int = 0, baselines: list[str] | None = None,
+               scenarios_location: str | None = None) -> dict[str, Any]:
     """Stress a portfolio over a scenario set and publish the results at ``out``.
 
     Everything is validated and computed before the first write, so bad input leaves ``out``
@@ -649,6 +649,9 @@ def run_stress(scenarios: str, portfolio: str, out: str, prices: str | None = No
         Seed of the baseline generators.
     baselines : list of str, optional
         Baselines to compare with; None means all, ``[]`` none.
+    scenarios_location : str, optional
+        Where the set is published for readers, when ``scenarios`` is a staging copy that
+        is stressed before publication (the pipeline); recorded instead of ``scenarios``.
 
     Returns
     -------
@@ -715,7 +718,7 @@ def run_stress(scenarios: str, portfolio: str, out: str, prices: str | None = No
             else "default: 10% of gross notional",
         },
         "scenarios": {
-            "location": scenarios,
+            "location": scenarios_location or scenarios,
             "n_scenarios": sset.n_scenarios,
             "horizon": sset.horizon,
             "seed": m.get("seed"),

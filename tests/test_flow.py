@@ -112,6 +112,9 @@ def test_run_publishes_a_complete_versioned_set(first_run, lake):
     assert sset.paths().shape == (64, 5, 2)
     assert is_published(f"{run}/model")
     assert is_published(s["stress_url"]) and s["stress_url"].startswith(f"{run}/stress/")
+    # Stressed while staged, recorded where readers find the set.
+    stress = read_json(f"{s['stress_url']}/stress.json")
+    assert stress["scenarios"]["location"] == s["scenarios_url"]
     keys = _objects(lake, "runs/tiny/")
     assert not [k for k in keys if "/_staging/" in k], "staging left behind"
     latest = read_json(f"s3://{lake['bucket']}/runs/tiny/LATEST")
