@@ -185,9 +185,10 @@ def test_killed_driver_resumes_from_its_checkpoint(sample_dir, tmp_path, short_t
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(RAY_TMPDIR=short_tmp, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
     cmd = [sys.executable, "-m", "ganjobs.cli", "train", "--prices", sample_dir,
-           "--out", str(out), "--preset", "tiny", "--steps", "24", "--storage", str(storage),
+           "--out", str(out), "--preset", "tiny", "--steps", "12", "--storage", str(storage),
            "--name", "killed-driver"]
     log = tmp_path / "first.log"
+    t0 = time.monotonic()
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -198,6 +199,7 @@ def test_killed_driver_resumes_from_its_checkpoint(sample_dir, tmp_path, short_t
             assert time.monotonic() < deadline, "no checkpoint within 240 s"
             time.sleep(0.1)
         killed_at = _latest_checkpoint_step(storage / "killed-driver")
+        t_kill = time.monotonic() - t0
         os.killpg(proc.pid, signal.SIGKILL)
         assert proc.wait(30) == -signal.SIGKILL
     finally:
@@ -212,15 +214,18 @@ def test_killed_driver_resumes_from_its_checkpoint(sample_dir, tmp_path, short_t
         except ProcessLookupError:
             pass
     assert not (out / "_SUCCESS").exists()
-    assert killed_at < 24
+    assert killed_at < 12
 
+    t1 = time.monotonic()
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
+    t_again = time.monotonic() - t1
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert (out / "_SUCCESS").exists()
     meta = load_model(str(out)).meta
-    print(f"killed after the checkpoint of step {killed_at}; resumed at step "
-          f"{meta['training']['start_step']}; {len(stray)} stray Ray processes killed")
-    assert meta["steps"] == 24
+    print(f"killed {t_kill:.0f} s in, after the checkpoint of step {killed_at}; resumed at "
+          f"step {meta['training']['start_step']} and finished in {t_again:.0f} s; "
+          f"{len(stray)} stray Ray processes killed")
+    assert meta["steps"] == 12
     assert meta["training"]["start_step"] >= killed_at > 0
     assert "resumed from checkpoint at step" in again.stdout + again.stderr
 
@@ -243,12 +248,18 @@ def ray_cluster():
 @pytest.mark.slow
 def test_two_workers_recover_from_divergence_in_sync(ray_cluster, sample_dir, tmp_path):
     out = str(tmp_path / "model")
+    # One checkpoint, at the end: every recovery restarts from the initial weights. (A
+    # checkpoint taken while the critic already drifts, below the threshold, can be a state
+    # no lower rate saves: with lr 1.0 on two workers, rolling back to step 2 kept exploding
+    # down to lr 0.016.)
     res = train_model(sample_dir, out, preset="tiny", steps=8, workers=2,
                       storage_path=str(tmp_path / "rr"),
-                      overrides={"max_recoveries": 6, **DIVERGING})
+                      overrides={"max_recoveries": 8, "checkpoint_every": 8, **DIVERGING})
     events = res["recoveries"]
-    assert res["steps"] == 8 and 1 <= len(events) <= 6
-    assert events[0]["step"] == 1 and events[0]["restored_step"] == 0
+    print("recoveries:", [(e["step"], e["restored_step"], e["lr_g"]) for e in events])
+    assert res["steps"] == 8 and 1 <= len(events) <= 8
+    assert events[0]["step"] == 1
+    assert all(e["restored_step"] == 0 for e in events)
     # Both ranks rolled back to the same weights at every recovery and stayed equal.
     assert all(e["ranks_in_sync"] for e in events)
     assert res["metrics"]["ranks_in_sync"] and len(set(res["metrics"]["g_hashes"])) == 1
