@@ -408,11 +408,41 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=420)
 
 
-@pytest.mark.slow
-def test_credentials_never_leak(s3_server, sample_dir, tmp_path, monkeypatch):
-    """The pipeline (Prefect + Ray + S3) and the CLI run with recognisable fake keys; no copy
-    of either key (plain, URL-encoded, base64) may appear in the bucket, local outputs,
-    command output, Prefect logs, artifacts, blocks or the Prefect database."""
+def test_leak_scanner_finds_every_encoding():
+    """The scanner itself: each encoded form of the keys is found (else a pass means nothing)."""
+    assert _leaks("x", f"key={ACCESS_KEY}") and _leaks("x", SECRET_KEY)
+    assert _leaks("x", urllib.parse.quote(SECRET_KEY, safe=""))
+    for prefix in ("", "a", "ab"):
+        assert _leaks("x", base64.b64encode((prefix + SECRET_KEY).encode()))
+    assert not _leaks("x", "testing testing AKIA")
+
+
+def _ray_session_logs(since: float) -> list[Path]:
+    """Log folders of the local Ray clusters started since ``since`` (by this test or by
+    anyone else: only this test's keys are searched for)."""
+    root = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray"
+    out = []
+    for d in root.glob("session_2*"):
+        try:
+            if d.is_dir() and d.stat().st_mtime >= since:
+                out.append(d / "logs")
+        except OSError:
+            continue
+    return out
+
+
+@pytest.fixture(scope="module")
+def leak_run(s3_server, sample_dir, tmp_path_factory):
+    """The pipeline (Prefect + Ray + S3) and the CLI run with recognisable fake keys.
+
+    Returns where copies of the keys were found: ``outputs`` (bucket, local outputs, command
+    output, Prefect logs, artifacts, blocks, the Prefect database) and ``ray_logs`` (the
+    session logs of the local Ray clusters started on the way)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield _leak_run(s3_server, sample_dir, tmp_path_factory.mktemp("leak"), monkeypatch)
+
+
+def _leak_run(s3_server, sample_dir, tmp_path, monkeypatch) -> dict[str, list[str]]:
     import boto3
     import ray
     from prefect.testing.utilities import prefect_test_harness
@@ -529,4 +559,24 @@ def test_credentials_never_leak(s3_server, sample_dir, tmp_path, monkeypatch):
     found += found_bucket
     assert (local / "eval" / "report.html").exists()
     found += _scan_tree(local)
-    assert not found, "credentials leaked:\n" + "\n".join(sorted(set(found)))
+    ray_found: list[str] = []
+    for logs in _ray_session_logs(since):
+        ray_found += _scan_tree(logs, since)
+    return {"outputs": sorted(set(found)), "ray_logs": sorted(set(ray_found))}
+
+
+@pytest.mark.slow
+def test_credentials_never_leak_into_outputs_logs_or_prefect(leak_run):
+    assert not leak_run["outputs"], "credentials leaked:\n" + "\n".join(leak_run["outputs"])
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "known leak (issue #10): for a local cluster, ganjobs.train._connect / "
+    "_forwarded_env and ganjobs.cluster.ensure_ray pass AWS_* (secret included) in the "
+    "runtime_env, which Ray's runtime_env_agent.log writes in plain text under "
+    "/tmp/ray/session_*/logs (mode 0644). Local workers inherit the driver's environment "
+    "anyway; drop the credentials from the runtime_env, then remove this marker."))
+def test_credentials_never_leak_into_ray_session_logs(leak_run):
+    assert not leak_run["ray_logs"], "credentials in Ray logs:\n" + "\n".join(
+        leak_run["ray_logs"])
