@@ -17,6 +17,16 @@ MAX_DEPTH = 3
 MAX_COLUMNS = 40
 
 
+def _code(value: object) -> str:
+    """``value`` as one Markdown code span that nothing in it can close or break (names and
+    paths come from users)."""
+    text = " ".join(str(value).split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def artifact_key(name: str, suffix: str) -> str:
     """Artifact keys allow only lowercase letters, digits and dashes."""
     return re.sub(r"[^a-z0-9-]+", "-", f"{name}-{suffix}".lower()).strip("-")
@@ -109,24 +119,24 @@ def summary_markdown(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str
     status = ("published a new scenario set" if summary["published"]
               else "set already published by an earlier identical run; nothing re-published")
     lines = [
-        f"# Scenario set `{summary['name']}` as of {summary['as_of']}",
+        f"# Scenario set {_code(summary['name'])} as of {summary['as_of']}",
         "",
-        f"**Run `{summary['run_id']}`**: {status}.",
+        f"**Run {_code(summary['run_id'])}**: {status}.",
         "",
-        f"- Scenario set: `{summary['scenarios_url']}` "
+        f"- Scenario set: {_code(summary['scenarios_url'])} "
         f"({summary.get('n_scenarios')} scenarios × {summary.get('horizon')} days, "
         f"symbols {', '.join(summary.get('symbols') or [])})",
-        f"- Evaluation report: `{summary.get('report_url')}`",
-        f"- Metrics: `{summary.get('metrics_url')}`",
-        f"- Model: `{summary.get('model_url')}`",
-        f"- LATEST: `{summary['latest_url']}` "
+        f"- Evaluation report: {_code(summary.get('report_url'))}",
+        f"- Metrics: {_code(summary.get('metrics_url'))}",
+        f"- Model: {_code(summary.get('model_url'))}",
+        f"- LATEST: {_code(summary['latest_url'])} "
         f"({'updated' if summary.get('latest_updated') else 'unchanged'})",
         f"- Data: sha256 `{summary.get('data_sha256', '')[:16]}…`, "
         f"{summary.get('first_date')} .. {summary.get('last_date')}",
-        f"- Code: `{summary.get('code_version')}`",
+        f"- Code: {_code(summary.get('code_version'))}",
     ]
     if summary.get("stress_url"):
-        lines.append(f"- Stress test: `{summary['stress_url']}`")
+        lines.append(f"- Stress test: {_code(summary['stress_url'])}")
     bars = [b for b in (summary.get("bars") or []) if isinstance(b, dict)]
     if bars:
         met = sum(1 for b in bars if b.get("met") is True)
@@ -207,9 +217,9 @@ def publish_stress_artifact(name: str, stress: dict[str, Any]) -> None:
     summary = stress["summary"]
     port = summary["portfolio"]
     text = "\n".join([
-        f"# Stress test: portfolio `{port.get('name')}`",
+        f"# Stress test: portfolio {_code(port.get('name'))}",
         "",
-        f"- Results: `{stress['out']}` (stress.json, pnl.parquet, stress.png)",
+        f"- Results: {_code(stress['out'])} (stress.json, pnl.parquet, stress.png)",
         f"- Base value {port.get('base_value')}, loss threshold {port.get('loss_threshold')}",
         "- Amounts in the base currency; VaR and ES are positive losses.",
         "",

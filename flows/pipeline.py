@@ -46,6 +46,9 @@ from flows.remote import (
 # result and the code version) and on the task's source. The Ray address does not change a
 # result, so it is not part of the key.
 STEP_CACHE = (INPUTS + TASK_SOURCE) - "address"
+# Cached results are stored as JSON: a pickle in shared storage would run the code of
+# whoever can write there when a cache hit loads it.
+RESULTS = "json"
 IO_RETRIES = 2
 IO_RETRY_DELAYS = [2, 10]
 
@@ -79,8 +82,8 @@ def ingest(prices: str, symbols: list[str] | None) -> dict[str, Any]:
 
 
 # One retry for a lost Ray actor or node: the same run name resumes from its checkpoint.
-@task(name="train", cache_policy=STEP_CACHE, persist_result=True, retries=1,
-      retry_delay_seconds=10, retry_condition_fn=_transient)
+@task(name="train", cache_policy=STEP_CACHE, persist_result=True, result_serializer=RESULTS,
+      retries=1, retry_delay_seconds=10, retry_condition_fn=_transient)
 def train(prices: str, model_url: str, symbols: list[str], preset: str | None,
           steps: int | None, workers: int | None, gpu: bool, seed: int, data_sha256: str,
           code: str, run_name: str, address: str | None = None) -> dict[str, Any]:
@@ -111,7 +114,8 @@ def train(prices: str, model_url: str, symbols: list[str], preset: str | None,
     return result
 
 
-@task(name="generate", cache_policy=STEP_CACHE, persist_result=True)
+@task(name="generate", cache_policy=STEP_CACHE, persist_result=True,
+      result_serializer=RESULTS)
 def generate(model: dict[str, Any], staging_url: str, n: int, horizon: int, seed: int,
              address: str | None = None, run_name: str = "") -> dict[str, Any]:
     """Sample the set into the staging location (published there, not yet final)."""
@@ -137,7 +141,8 @@ def generate(model: dict[str, Any], staging_url: str, n: int, horizon: int, seed
                               seed=seed, overwrite=True, progress=False)
 
 
-@task(name="evaluate", cache_policy=STEP_CACHE, persist_result=True)
+@task(name="evaluate", cache_policy=STEP_CACHE, persist_result=True,
+      result_serializer=RESULTS)
 def evaluate(staged: dict[str, Any], staging_url: str, prices: str, eval_url: str, seed: int,
              max_paths: int) -> dict[str, Any]:
     """Metrics and report of the staged set against the baselines."""
@@ -150,7 +155,8 @@ def evaluate(staged: dict[str, Any], staging_url: str, prices: str, eval_url: st
     return result
 
 
-@task(name="stress", cache_policy=STEP_CACHE, persist_result=True)
+@task(name="stress", cache_policy=STEP_CACHE, persist_result=True,
+      result_serializer=RESULTS)
 def stress(set_manifest: dict[str, Any], set_url: str, portfolio: str, portfolio_sha256: str,
            stress_url: str, prices: str, seed: int,
            published_url: str | None = None) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from ganjobs.storage import split_url
 
 # Settings workers need to reach object storage; credentials are forwarded to a local
 # cluster only (a remote cluster has its own identity; see ganjobs.jobs).
-_FORWARD_PREFIXES = ("AWS_",)
 
 
 def ensure_ray(address: str | None = None) -> None:
@@ -20,9 +19,12 @@ def ensure_ray(address: str | None = None) -> None:
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     target = address or os.environ.get("RAY_ADDRESS") or None
-    env = {"RAY_TRAIN_V2_ENABLED": "1"}
-    if target is None:
-        env.update({k: v for k, v in os.environ.items() if k.startswith(_FORWARD_PREFIXES)})
+    from ganjobs.jobs import FORWARDED_ENV
+
+    # Non-secret settings only: a local cluster inherits this process's environment
+    # (credentials included), and runtime envs are logged in plain text by Ray.
+    env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
+    env.setdefault("RAY_TRAIN_V2_ENABLED", "1")
     ray.init(address=target, runtime_env={"env_vars": env}, log_to_driver=True,
              include_dashboard=False if target is None else None)
 

@@ -38,7 +38,6 @@ from ganjobs.train_loop import NonFiniteLossError, train_loop_per_worker  # noqa
 DEFAULT_RAY_RESULTS = "~/.ganjobs/ray_results"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Settings workers need to reach S3 storage like the driver does (values never logged).
-_FORWARDED_ENV = ("AWS_",)
 
 
 @dataclass(frozen=True)
@@ -156,15 +155,16 @@ def _ray_storage(storage: str) -> tuple[str, Any]:
 
 
 def _forwarded_env(local: bool) -> dict[str, str]:
-    """Settings workers need. Credentials travel only to a local cluster this process
-    starts; a remote cluster has its own identity, and runtime envs show up in its
-    dashboard and error messages."""
+    """Non-secret settings workers need (endpoint, region), never credentials.
+
+    A local cluster this process starts inherits its environment, credentials included;
+    a remote cluster has its own identity. Runtime envs are written in plain text to Ray's
+    logs and shown by its dashboard, so secrets must never travel in them.
+    """
     from ganjobs.jobs import FORWARDED_ENV
 
-    if local:
-        env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV)}
-    else:
-        env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
+    del local  # same rule either way; kept for the callers' readability
+    env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
     env["RAY_TRAIN_V2_ENABLED"] = os.environ.get("RAY_TRAIN_V2_ENABLED", "1")
     return env
 

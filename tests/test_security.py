@@ -571,12 +571,20 @@ def test_credentials_never_leak_into_outputs_logs_or_prefect(leak_run):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "known leak (issue #10): for a local cluster, ganjobs.train._connect / "
-    "_forwarded_env and ganjobs.cluster.ensure_ray pass AWS_* (secret included) in the "
-    "runtime_env, which Ray's runtime_env_agent.log writes in plain text under "
-    "/tmp/ray/session_*/logs (mode 0644). Local workers inherit the driver's environment "
-    "anyway; drop the credentials from the runtime_env, then remove this marker."))
 def test_credentials_never_leak_into_ray_session_logs(leak_run):
     assert not leak_run["ray_logs"], "credentials in Ray logs:\n" + "\n".join(
         leak_run["ray_logs"])
+
+
+@pytest.mark.parametrize("name", ["plain", "a`b", "``x``", "`", "two\nlines", "<b>x</b>`)"])
+def test_markdown_artifacts_keep_user_strings_in_one_code_span(name):
+    """Names and paths in the Prefect markdown artifacts cannot close their code span."""
+    import re
+
+    from flows.artifacts import _code
+
+    span = _code(name)
+    fence = re.match(r"`+", span).group(0)
+    inner = span[len(fence):-len(fence)]
+    assert span.endswith(fence) and "\n" not in span
+    assert fence not in inner and inner.strip() == " ".join(name.split())
