@@ -340,16 +340,20 @@ def _check_health(session: Session, tracker: _Tracker) -> dict[str, Any] | None:
     mine = (int(tracker.bad_step[kind].item()), tracker.bad_vals[kind].tolist())
     seen = session.all_gather(mine)
     rank = next(r for r, (s, _) in enumerate(seen) if s == step)
-    ld, lg = seen[rank][1]
+    # Non-finite values as "nan"/"inf"/"-inf": the events end up in JSON (model.json).
+    ld, lg = (v if math.isfinite(v) else str(v) for v in seen[rank][1])
     return {"step": step, "reason": (NON_FINITE, EXPLODED)[kind], "d_loss": ld,
             "g_loss": lg, "rank": rank}
 
 
 def _describe(event: dict[str, Any], threshold: float) -> str:
+    def num(v: float | str) -> str:
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+
     beyond = "" if event["reason"] == NON_FINITE else (
         f" beyond train.explode_threshold {threshold:g}")
-    return (f"{event['reason']} at step {event['step']} (critic loss {event['d_loss']:.6g}"
-            f"{beyond}, generator loss {event['g_loss']:.6g} on rank {event['rank']})")
+    return (f"{event['reason']} at step {event['step']} (critic loss {num(event['d_loss'])}"
+            f"{beyond}, generator loss {num(event['g_loss'])} on rank {event['rank']})")
 
 
 def _recover(cfg: GanConfig, trainer: Trainer, session: Session,

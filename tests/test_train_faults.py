@@ -116,12 +116,39 @@ def test_non_finite_losses_are_retried_then_fail(train_data, capfd):
     # Finite float32 returns so large that the critic's scores overflow at every attempt.
     huge = np.full_like(train_data, 3e38)
     with pytest.raises(NonFiniteLossError,
-                       match=r"non-finite loss at step 1 .*gave up after 2 recoveries"):
+                       match=r"non-finite loss at step 1 \(critic loss (nan|-?inf), .*gave "
+                             r"up after 2 recoveries"):
         _standalone(huge, steps=4, max_recoveries=2)
     log = capfd.readouterr().err
     assert "recovery 1/2: non-finite loss at step 1" in log
     assert "restored step 0, learning rates now lr_g 0.00015 lr_d 0.0005" in log
     assert "recovery 2/2" in log and "lr_g 7.5e-05 lr_d 0.00025" in log
+
+
+def test_divergence_events_are_collective_first_step_and_valid_json():
+    """The tracker keeps the first non-finite and first exploded step on the device; a
+    non-finite loss wins a tie with an explosion; NaN/inf become strings (JSON-valid)."""
+    from ganjobs.train_loop import _check_health, _describe, _Tracker
+    from ganjobs.train_session import LocalSession
+
+    session = LocalSession(torch.device("cpu"))
+    tracker = _Tracker(session.device, explode_threshold=100.0)
+    t = torch.tensor
+    tracker.add(1, t(5.0), t(1.0), t(0.0))
+    assert _check_health(session, tracker) is None
+    tracker.add(2, t(-500.0), t(1.0), t(0.0))  # exploded
+    tracker.add(3, t(float("nan")), t(float("inf")), t(0.0))  # non-finite, later
+    event = _check_health(session, tracker)
+    assert event == {"step": 2, "reason": "critic exploded", "d_loss": -500.0,
+                     "g_loss": 1.0, "rank": 0}
+    tracker.reset()
+    tracker.add(4, t(float("nan")), t(float("-inf")), t(0.0))
+    event = _check_health(session, tracker)
+    assert event["reason"] == "non-finite loss" and event["step"] == 4
+    assert (event["d_loss"], event["g_loss"]) == ("nan", "-inf")
+    json.dumps(event, allow_nan=False)
+    assert _describe(event, 100.0) == ("non-finite loss at step 4 (critic loss nan, "
+                                       "generator loss -inf on rank 0)")
 
 
 def test_healthy_run_records_no_recovery(train_data):
@@ -275,7 +302,7 @@ def test_two_workers_recover_from_divergence_in_sync(ray_cluster, sample_dir, tm
 def test_sigkilled_worker_is_replaced_and_training_resumes(ray_cluster, sample_dir, tmp_path):
     """SIGKILL one Ray Train worker process after the first checkpoint: Ray Train restarts
     the worker group (max_failures=2) from that checkpoint and the run completes."""
-    storage, out, steps = tmp_path / "rr", str(tmp_path / "model"), 60
+    storage, out, steps = tmp_path / "rr", str(tmp_path / "model"), 32
     run_dir = storage / "killed-worker"
     killed: dict = {}
 
