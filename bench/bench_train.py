@@ -21,7 +21,9 @@ WGAN-GP, host-sampled windows, the ``gpu`` preset's sizes) and the ``gpu`` prese
 same batch, side by side, and prints the ratio of their samples/s (medians over
 ``--ref-repeats`` alternating repeats). The target is a ratio of at least 10 on a GPU. On a
 CPU the comparison runs at a small batch (``--ref-batch``, default 64): the reference's
-``Conv1d`` double backward at batch 1024 takes minutes per step on 2 cores.
+``Conv1d`` double backward at batch 1024 takes minutes per step on 2 cores. On a CPU shared
+with other jobs, ``--threads 1`` avoids the many-fold slowdown of torch's threads waiting on
+each other when the cores are oversubscribed.
 """
 
 from __future__ import annotations
