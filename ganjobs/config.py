@@ -151,9 +151,17 @@ class PreprocessConfig(_Section):
         ``volatility`` generator head makes heavy tails itself, and stacking the Lambert-W
         tail on top of it produced absurd daily log returns (100-500%) in our runs on the
         bundled data; it is the heavy-tail lever for the QuantGAN ``linear`` head.
+    calibrate : bool
+        After training, fit one affine map that gives the generator's output the mean 0,
+        variance 1 and cross-symbol correlation that the standardised training data have
+        (moments of a fixed sample of the final generator's own paths; see
+        :func:`ganjobs.modelio.fit_calibration`). A GAN leaves small drift, scale and
+        correlation errors that compound over multi-day horizons; the map removes them
+        without rejecting or clipping any path. Recorded in ``model.json``.
     """
 
     lambert_w: bool = False
+    calibrate: bool = True
 
 
 class TrainConfig(_Section):

@@ -39,10 +39,61 @@ MODEL_JSON = "model.json"
 WEIGHTS_FILE = "generator.safetensors"
 
 
+#: Paths and seed of the sample the output calibration is fitted on: fixed, so that the
+#: calibration of given weights is reproducible.
+CALIBRATION_PATHS = 4096
+CALIBRATION_SEED = 20_181_228
+
+
+def _network_sample(g_model: torch.nn.Module, cfg: GanConfig, n: int, horizon: int,
+                    seed: int, device: str = "cpu") -> torch.Tensor:
+    """``(n, horizon, k)`` generator output in the networks' (standardised) space."""
+    rng = torch.Generator(device="cpu")
+    rng.manual_seed(int(seed))
+    z = draw_noise(int(n), cfg.model.noise_dim, g_model.noise_length(int(horizon)), cfg.model,
+                   rng, device="cpu")
+    with torch.inference_mode():
+        return g_model(z.to(device))[:, : int(horizon)].float()
+
+
+def fit_calibration(cfg: GanConfig, generator_state: dict[str, torch.Tensor], k: int,
+                    target: np.ndarray | None = None) -> dict[str, Any]:
+    """Affine output map that gives the trained generator the training data's first two
+    moments in the networks' space.
+
+    The generator's mean ``m`` and covariance ``L_g L_g'`` are measured on
+    :data:`CALIBRATION_PATHS` paths of one training window drawn with
+    :data:`CALIBRATION_SEED`; :meth:`GanModel.sample` then maps ``y`` to
+    ``(y - m) L_g^-T L_t^T`` where ``L_t L_t'`` is the correlation matrix of the
+    (standardised) training data ``target`` (identity when it is not given, or ``k == 1``).
+    No path is rejected or clipped; the map is one fixed linear function.
+    """
+    g_model = build_generator(cfg.model, k, cfg.data.window)
+    g_model.load_state_dict(generator_state, strict=True)
+    g_model.eval().requires_grad_(False)
+    y = _network_sample(g_model, cfg, CALIBRATION_PATHS, cfg.data.window, CALIBRATION_SEED)
+    flat = y.double().reshape(-1, k).numpy()
+    if not np.all(np.isfinite(flat)):
+        raise GanjobsError("output calibration impossible: the generator's output is not "
+                           "finite")
+    corr = np.eye(k) if target is None else np.corrcoef(np.asarray(target, float).T).reshape(k, k)
+    try:
+        l_gen = np.linalg.cholesky(np.cov(flat.T).reshape(k, k))
+        l_tgt = np.linalg.cholesky(corr)
+    except np.linalg.LinAlgError:
+        raise GanjobsError("output calibration impossible: the generator's output (or the "
+                           "training data) is degenerate across symbols") from None
+    matrix = np.linalg.solve(l_gen.T, l_tgt.T)  # (y - m) @ matrix == (y - m) L_g^-T L_t^T
+    return {"kind": "affine", "mean": flat.mean(axis=0).tolist(), "matrix": matrix.tolist(),
+            "target_corr": corr.tolist(), "paths": CALIBRATION_PATHS,
+            "horizon": cfg.data.window, "seed": CALIBRATION_SEED}
+
+
 def write_model_folder(out: str, *, cfg: GanConfig, generator_state: dict[str, torch.Tensor],
                        preprocessor: Preprocessor, symbols: list[str],
                        data_record: dict[str, Any], step: int, metrics: dict[str, Any],
-                       training: dict[str, Any], created_at: str) -> dict[str, Any]:
+                       training: dict[str, Any], created_at: str,
+                       calibration: dict[str, Any] | None = None) -> dict[str, Any]:
     """Publish a model folder atomically (weights, then ``model.json``, then ``_SUCCESS``).
 
     Returns
@@ -72,6 +123,7 @@ def write_model_folder(out: str, *, cfg: GanConfig, generator_state: dict[str, t
         },
         "config": cfg.model_dump(),
         "preprocess": preprocessor.to_dict(),
+        "calibration": calibration or {"kind": "none"},
         "data": data_record,
         "weights": {"name": WEIGHTS_FILE, "sha256": sha256_bytes(blob), "bytes": len(blob)},
         "training": training,
@@ -141,15 +193,12 @@ class GanModel:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
                 0 <= int(seed) < 2**64):
             raise GanjobsError(f"seed must be an integer in [0, 2**64), got {seed!r}")
-        g_model = self.generator(device)
-        rng = torch.Generator(device="cpu")
-        rng.manual_seed(int(seed))
-        length = g_model.noise_length(int(horizon))
-        z = draw_noise(int(n), self.config.model.noise_dim, length, self.config.model, rng,
-                       device="cpu")
-        with torch.inference_mode():
-            y = g_model(z.to(device))[:, : int(horizon)]
-            y = y.float().cpu().numpy()
+        y = _network_sample(self.generator(device), self.config, n, horizon, seed, device)
+        y = y.cpu().numpy()
+        cal = self.meta.get("calibration") or {"kind": "none"}
+        if cal.get("kind") == "affine":
+            y = (y - np.asarray(cal["mean"], dtype=np.float32)) @ np.asarray(
+                cal["matrix"], dtype=np.float32)
         return self.preprocessor.inverse(y).astype(np.float32)
 
 

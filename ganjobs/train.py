@@ -355,7 +355,7 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
 
     state, metrics = run_ray_training(cfg, train_data, name, storage, address)
 
-    from ganjobs.modelio import write_model_folder
+    from ganjobs.modelio import fit_calibration, write_model_folder
 
     training = {
         "run_name": name,
@@ -369,7 +369,10 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
         "lr_g": float(state.get("lr_g", cfg.optim.lr_g)),
         "lr_d": float(state.get("lr_d", cfg.optim.lr_d)),
     }
+    calibration = (fit_calibration(cfg, state["generator"], len(data.symbols), train_data)
+                   if cfg.preprocess.calibrate else None)
     meta = write_model_folder(out, cfg=cfg, generator_state=state["generator"],
+                              calibration=calibration,
                               preprocessor=pre, symbols=data.symbols, data_record=split.record,
                               step=int(state["step"]), metrics=_summary(metrics),
                               training=training,
