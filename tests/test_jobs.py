@@ -68,43 +68,20 @@ def ray_head(tmp_path_factory, s3_server):
     yield address
     os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=60)
+        proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
+        pass
+    # Whatever of the head's process group is still shutting down is not worth waiting for.
+    try:
         os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def test_submission_id_is_stable():
     assert submission_id("train", "daily run") == submission_id("train", "daily run")
     assert submission_id("train", "a") != submission_id("train", "b")
     assert submission_id("train", "a", 1).endswith("-r1")
-
-
-def test_train_and_generate_jobs_on_s3(ray_head, s3_env, sample_dir):
-    from ganjobs.sample_data import write_sample_data
-
-    lake = f"s3://{s3_env}"
-    write_sample_data(f"{lake}/prices")
-    logs: list[str] = []
-    run_remote("train", "jobs-test", [
-        "train", "--prices", f"{lake}/prices", "--out", f"{lake}/model", "--symbols", "SPX",
-        "--preset", "tiny", "--workers", "1", "--storage", f"{lake}/ray-results",
-        "--name", "jobs-test"], address=ray_head, timeout_s=300, echo=logs.append)
-    assert is_published(f"{lake}/model")
-    ref = run_remote("generate", "jobs-test", [
-        "generate", "--model", f"{lake}/model", "--out", f"{lake}/sets/one", "--n", "200",
-        "--horizon", "10"], address=ray_head, timeout_s=300, echo=logs.append)
-    assert not ref.reused
-    s = open_scenarios(f"{lake}/sets/one")
-    assert s.n_scenarios == 200 and s.symbols == ["SPX"]
-    assert "scenario set written" in "".join(logs)
-
-    # The same run name again attaches to the finished job instead of starting a new one.
-    from ray.job_submission import JobSubmissionClient
-
-    before = len(JobSubmissionClient(ray_head).list_jobs())
-    again = submit("generate", "jobs-test", ["generate", "--help"], address=ray_head)
-    assert again.reused and again.submission_id == ref.submission_id
-    assert len(JobSubmissionClient(ray_head).list_jobs()) == before
 
 
 def test_failed_job_is_a_clear_error(ray_head, tmp_path):
@@ -178,3 +155,11 @@ def test_pipeline_runs_training_and_generation_as_jobs(ray_head, s3_env):
     run_name = f"remote-{summary['run_id']}"
     for kind in ("train", "generate"):
         assert jobs.get(submission_id(kind, run_name)) == "SUCCEEDED", jobs
+    logs = JobSubmissionClient(ray_head).get_job_logs(submission_id("generate", run_name))
+    assert "scenario set written" in logs
+
+    # Submitting the same run name again (a retried Prefect task) attaches to the finished
+    # job instead of starting a second one.
+    again = submit("generate", run_name, ["generate", "--help"], address=ray_head)
+    assert again.reused and again.submission_id == submission_id("generate", run_name)
+    assert len(JobSubmissionClient(ray_head).list_jobs()) == len(jobs)

@@ -526,11 +526,10 @@ def _leak_run(s3_server, sample_dir, tmp_path, monkeypatch) -> dict[str, list[st
     # ---- the CLI, as subprocesses with the keys in their environment
     env = {**os.environ, **creds, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
     env.pop("GANJOBS_DEBUG", None)
-    model = f"s3://{bucket}/cli/model"
+    # The pipeline's model: `ganjobs train` is the same library call the flow made above.
+    model = summary["model_url"]
     sset = f"s3://{bucket}/cli/set"
     runs = {
-        "train": ["train", "--prices", f"s3://{bucket}/prices", "--out", model, "--symbols",
-                  ",".join(SYMBOLS), "--preset", "tiny", "--steps", "2", "--workers", "1"],
         "generate": ["generate", "--model", model, "--out", sset, "--n", "32",
                      "--horizon", "5"],
         "evaluate": ["evaluate", "--scenarios", sset, "--prices", f"s3://{bucket}/prices",
