@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,7 +28,7 @@ app = typer.Typer(
 )
 
 
-def _symbols(value: Optional[str]) -> Optional[list[str]]:
+def _symbols(value: str | None) -> list[str] | None:
     if value is None:
         return None
     out = [s.strip() for s in value.split(",") if s.strip()]
@@ -38,7 +38,9 @@ def _symbols(value: Optional[str]) -> Optional[list[str]]:
 
 
 @app.command("sample-data")
-def sample_data(out: Annotated[str, typer.Argument(help="Folder or s3:// prefix to write")]) -> None:
+def sample_data(
+    out: Annotated[str, typer.Argument(help="Folder or s3:// prefix to write")],
+) -> None:
     """Write the bundled real daily prices (S&P 500, NASDAQ, WTI) in the input layout."""
     from ganjobs.ingest import load_market_data
     from ganjobs.sample_data import write_sample_data
@@ -52,7 +54,7 @@ def sample_data(out: Annotated[str, typer.Argument(help="Folder or s3:// prefix 
 @app.command()
 def validate(
     prices: Annotated[str, typer.Argument(help="Prices URL (file, folder or s3:// prefix)")],
-    symbols: Annotated[Optional[str], typer.Option(help="Comma-separated symbols")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols")] = None,
 ) -> None:
     """Check prices against the input layout; print symbols, common dates and fingerprint."""
     from ganjobs.ingest import load_market_data
@@ -66,15 +68,17 @@ def validate(
 def train(
     prices: Annotated[str, typer.Option(help="Prices URL (file, folder or s3:// prefix)")],
     out: Annotated[str, typer.Option(help="Model folder URL to write")],
-    symbols: Annotated[Optional[str], typer.Option(help="Comma-separated symbols")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="Config preset (default, gpu, ...)")] = None,
-    steps: Annotated[Optional[int], typer.Option(help="Training steps (overrides preset)")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Ray Train workers (DDP world size)")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols")] = None,
+    preset: Annotated[str | None, typer.Option(help="Config preset (default, gpu, ...)")] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps (overrides preset)")] = None,
+    workers: Annotated[int | None, typer.Option(help="Ray Train workers (DDP world size)")] = None,
     gpu: Annotated[bool, typer.Option("--gpu", help="Train on GPUs (NCCL)")] = False,
     seed: Annotated[int, typer.Option(help="Run seed")] = 0,
-    address: Annotated[Optional[str], typer.Option(help="Ray address (else RAY_ADDRESS or local)")] = None,
-    storage: Annotated[Optional[str], typer.Option(help="Ray Train storage_path (checkpoints)")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Run name; the same name resumes")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="Ray address (else RAY_ADDRESS or local)")] = None,
+    storage: Annotated[str | None, typer.Option(
+        help="Ray Train storage_path (checkpoints)")] = None,
+    name: Annotated[str | None, typer.Option(help="Run name; the same name resumes")] = None,
 ) -> None:
     """Train a GAN with Ray Train and write a model folder."""
     from ganjobs.train import train_model
@@ -95,8 +99,9 @@ def generate(
     horizon: Annotated[int, typer.Option(help="Steps per scenario (days)")],
     seed: Annotated[int, typer.Option(help="Sampling seed")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a published set")] = False,
-    workers: Annotated[Optional[int], typer.Option(help="Parallel Ray tasks (default: by size)")] = None,
-    symbols: Annotated[Optional[str], typer.Option(help="Publish only these symbols")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Parallel Ray tasks (default: by size)")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Publish only these symbols")] = None,
 ) -> None:
     """Write a scenario set (CONTRACTS §3)."""
     from ganjobs.generate import generate_scenarios
@@ -126,12 +131,12 @@ def stress(
     scenarios: Annotated[str, typer.Option(help="Scenario set URL")],
     portfolio: Annotated[str, typer.Option(help="Portfolio YAML file (path or URL)")],
     out: Annotated[str, typer.Option(help="Folder URL for stress.json, P&L and plots")],
-    prices: Annotated[Optional[str], typer.Option(
+    prices: Annotated[str | None, typer.Option(
         help="Prices URL for historical simulation and baselines")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace published results")
                          ] = False,
     seed: Annotated[int, typer.Option(help="Seed for the baseline generators")] = 0,
-    baselines: Annotated[Optional[str], typer.Option(
+    baselines: Annotated[str | None, typer.Option(
         help="Comma-separated baselines to compare with, or 'none' (default: all)")] = None,
 ) -> None:
     """Portfolio P&L, VaR and ES over a scenario set, beside history and baselines."""
@@ -159,12 +164,13 @@ def submit(
     ctx: typer.Context,
     kind: Annotated[str, typer.Argument(help="Command to run on the cluster: train or generate")],
     name: Annotated[str, typer.Option(help="Run name; resubmitting it attaches, never duplicates")],
-    address: Annotated[Optional[str], typer.Option(help="Jobs API, e.g. http://head:8265")] = None,
+    address: Annotated[str | None, typer.Option(help="Jobs API, e.g. http://head:8265")] = None,
     gpus: Annotated[float, typer.Option(help="GPUs for the job's driver")] = 0,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once submitted")] = False,
 ) -> None:
     """Submit `ganjobs KIND ARGS...` to a Ray cluster through the Jobs API and stream its logs."""
-    from ganjobs.jobs import run_remote, submit as submit_job
+    from ganjobs.jobs import run_remote
+    from ganjobs.jobs import submit as submit_job
 
     if kind not in ("train", "generate"):
         raise GanjobsError(f"submit: KIND must be train or generate, got {kind!r}")
@@ -180,7 +186,7 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Console-script entry: maps failures onto the exit codes of CONTRACTS §4."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:

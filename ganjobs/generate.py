@@ -10,7 +10,7 @@ import io
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -236,7 +236,7 @@ def _manifest(gan: Any, columns: list[str], model_url: str, n: int, horizon: int
         "n_scenarios": n,
         "return_kind": "log",
         "seed": seed,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": {"location": model_url, "fingerprint": gan.fingerprint},
         "data": dict(gan.meta.get("data", {})),
         "code_version": code_version(),

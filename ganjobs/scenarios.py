@@ -58,7 +58,8 @@ class ScenarioSet:
             with storage_errors(url), fs.open(filesystem(url)[1], "rb") as fh:
                 yield pq.read_table(fh, columns=columns)
 
-    def iter_paths(self, symbols: list[str] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_paths(self, symbols: list[str] | None = None
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(scenario_ids, paths)`` per part, paths of shape (n_part, H, k), float32."""
         symbols = self._check_symbols(symbols)
         h = self.horizon

@@ -43,7 +43,8 @@ def test_layout_and_manifest(model_url, tmp_path):
     assert str(table.schema.field("SPX").type) == "float"
     sc, st = table.column("scenario").to_numpy(), table.column("step").to_numpy()
     assert table.num_rows == 1500 * 7
-    assert (sc == np.repeat(np.arange(1500), 7)).all() and (st == np.tile(np.arange(1, 8), 1500)).all()
+    assert (sc == np.repeat(np.arange(1500), 7)).all()
+    assert (st == np.tile(np.arange(1, 8), 1500)).all()
     spx = table.column("SPX").to_numpy()
     assert np.isfinite(spx).all()
     assert m["tails"]["SPX"]["min"] == pytest.approx(float(spx.min()))
