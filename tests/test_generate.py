@@ -155,3 +155,42 @@ def test_symbol_subset_and_unknown_symbol(model_url, tmp_path, capsys):
                  "--horizon", "5", "--symbols", "XYZ"]) == 2
     assert "unknown symbol" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_generation_sigkilled_mid_write_publishes_nothing_and_rerun_completes(model_url,
+                                                                               tmp_path):
+    """A real ``ganjobs generate`` process is SIGKILLed after its first part lands: readers
+    refuse the folder, and re-running the same command takes over the dead writer's lease and
+    publishes the same bytes as an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "set"
+    n_parts = 6
+    args = ["generate", "--model", model_url, "--out", str(out), "--n",
+            str(BLOCK * 16 * n_parts), "--horizon", "16", "--seed", "5", "--workers", "1"]
+    proc = subprocess.Popen([sys.executable, "-m", "ganjobs.cli", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out / "part-00000.parquet").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "generation never started"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    left = sorted(p.name for p in out.iterdir())
+    assert "_SUCCESS" not in left and "_LOCK" in left
+    assert len([p for p in left if p.startswith("part-")]) < n_parts, "killed too late"
+    with pytest.raises(GanjobsError, match="_SUCCESS"):
+        open_scenarios(str(out))
+
+    assert main(args) == 0
+    reference = tmp_path / "reference"
+    assert main([*args[:4], str(reference), *args[5:]]) == 0
+    names = sorted(p.name for p in reference.glob("part-*.parquet"))
+    assert sorted(p.name for p in out.glob("part-*.parquet")) == names
+    assert len(names) == n_parts and not (out / "_LOCK").exists()
+    for name in names:
+        assert (out / name).read_bytes() == (reference / name).read_bytes()
