@@ -45,6 +45,9 @@ CALIBRATION_PATHS = 4096
 CALIBRATION_SEED = 20_181_228
 
 
+CPU_CHUNK = 256  # paths per forward pass on a CPU
+
+
 def _network_sample(g_model: torch.nn.Module, cfg: GanConfig, n: int, horizon: int,
                     seed: int, device: str = "cpu") -> torch.Tensor:
     """``(n, horizon, k)`` generator output in the networks' (standardised) space."""
@@ -52,8 +55,13 @@ def _network_sample(g_model: torch.nn.Module, cfg: GanConfig, n: int, horizon: i
     rng.manual_seed(int(seed))
     z = draw_noise(int(n), cfg.model.noise_dim, g_model.noise_length(int(horizon)), cfg.model,
                    rng, device="cpu")
+    # On a CPU, whole-block activations (tens of MB) go to fresh mmap pages on every call
+    # and page faulting costs more than the convolutions; the networks act on each path
+    # alone, so chunks give the same values, 2-3x faster.
+    chunk = CPU_CHUNK if torch.device(device).type == "cpu" else int(n)
     with torch.inference_mode():
-        return g_model(z.to(device))[:, : int(horizon)].float()
+        return torch.cat([g_model(z[i:i + chunk].to(device))[:, : int(horizon)].float()
+                          for i in range(0, int(n), chunk)])
 
 
 def fit_calibration(cfg: GanConfig, generator_state: dict[str, torch.Tensor], k: int,
