@@ -18,13 +18,16 @@ from ganjobs.storage import read_bytes, write_bytes
 
 SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
             b"<Message>Please reduce your request rate.</Message></Error>")
+DENIED = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+          b"<Message>Access Denied</Message></Error>")
 
 
 class FaultyProxy:
     """Forwards HTTP to ``upstream``; the first ``throttle`` requests get 503 SlowDown and the
-    next ``drop`` have their connection closed without an answer."""
+    next ``drop`` have their connection closed without an answer; ``always`` answers every
+    request with 403 AccessDenied."""
 
-    def __init__(self, upstream: str, throttle: int = 0, drop: int = 0, always: int | None = None):
+    def __init__(self, upstream: str, throttle: int = 0, drop: int = 0, always: bool = False):
         self.upstream = urlsplit(upstream)
         self.throttle, self.drop, self.always = throttle, drop, always
         self.seen = 0
@@ -42,13 +45,13 @@ class FaultyProxy:
                 with proxy.lock:
                     proxy.seen += 1
                     n = proxy.seen
-                if proxy.always is not None or n <= proxy.throttle:
-                    code = proxy.always or 503
+                if proxy.always or n <= proxy.throttle:
+                    code, body = (403, DENIED) if proxy.always else (503, SLOWDOWN)
                     self.send_response(code)
                     self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(SLOWDOWN)))
+                    self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(SLOWDOWN)
+                    self.wfile.write(body)
                     return
                 if n <= proxy.throttle + proxy.drop:
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -101,12 +104,14 @@ def test_transient_errors_are_retried(lake, monkeypatch, throttle, drop):
 
 def test_permanent_error_fails_clearly(lake, monkeypatch):
     url, upstream = lake
-    proxy = FaultyProxy(upstream, always=403)
+    proxy = FaultyProxy(upstream, always=True)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
     try:
         with pytest.raises(StorageError) as info:
             read_bytes(url + "/symbol=SPX/prices.parquet")
-        assert "access denied" in str(info.value) or "403" in str(info.value)
+        assert "access denied" in str(info.value) or "403" in str(info.value), str(info.value)
         assert "\n" not in str(info.value)
+        # Throttling gets 8 attempts with backoff (about 20 s); a denial is not retried.
+        assert proxy.seen < 8, f"a permanent error was sent {proxy.seen} times"
     finally:
         proxy.close()
