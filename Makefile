@@ -23,8 +23,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
+# Two pytest workers, one test file each at a time (module fixtures such as a Ray cluster
+# stay in one process): the suite mostly waits on Ray and Prefect start-ups, so two halve it.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 demo: setup
 	$(PY) -m flows.demo --lake $(LAKE) $(DEMO_ARGS)
