@@ -4,9 +4,11 @@ and a two-node cluster on one machine. No mocks."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,10 +37,12 @@ def _ports(n: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def ray_head(tmp_path_factory, s3_server):
+def ray_head(s3_server):
     """`ray start --head --block` on 127.0.0.1 with its own ports and temp dir."""
     gcs, dash, client, nm, om, agent, metrics, agent_http = _ports(8)
-    tmp = tmp_path_factory.mktemp("rayhead")
+    # Ray's unix sockets live under the temp dir and their paths must fit in 107 bytes, which
+    # pytest's own temp folders (longer still under xdist) do not.
+    tmp = Path(tempfile.mkdtemp(prefix="gjh-", dir="/tmp"))
     env = dict(os.environ, AWS_ENDPOINT_URL_S3=s3_server, AWS_ACCESS_KEY_ID="testing",
                AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
                RAY_USAGE_STATS_ENABLED="0", RAY_TRAIN_V2_ENABLED="1", RAY_AUTH_MODE="disabled",
@@ -76,6 +80,7 @@ def ray_head(tmp_path_factory, s3_server):
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_submission_id_is_stable():
