@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -162,12 +167,6 @@ def test_generation_sigkilled_mid_write_publishes_nothing_and_rerun_completes(mo
     """A real ``ganjobs generate`` process is SIGKILLed after its first part lands: readers
     refuse the folder, and re-running the same command takes over the dead writer's lease and
     publishes the same bytes as an uninterrupted run."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     out = tmp_path / "set"
     n_parts = 6
     args = ["generate", "--model", model_url, "--out", str(out), "--n",
