@@ -67,14 +67,24 @@ class ModelConfig(_Section):
     negative_slope : float
         Slope of the LeakyReLU activations (cheap, unlike PReLU whose weight gradient is a
         full reduction).
-    g_head : {"linear", "volatility"}
-        Read-out of the TCN generator: ``linear`` (QuantGAN) or ``volatility``, where the
-        features of past noise scale the current step's noise (see
-        :class:`~ganjobs.models.TCNGenerator`).
+    g_head : {"linear", "volatility", "log_volatility"}
+        Read-out of the TCN generator: ``linear`` (QuantGAN), ``volatility``, where the
+        features of past noise scale the current step's noise, or ``log_volatility``: a
+        stochastic-volatility form ``mu + exp(s_t) * eps_t`` with a constant drift, so that
+        Gaussian inputs give log-normal volatility and returns carry no spurious serial
+        correlation (see :class:`~ganjobs.models.TCNGenerator`).
     critic_abs : bool
         Feed the critic ``|r|`` next to ``r``: volatility clustering is a dependence of
         magnitudes, which the critic then sees in its first layer instead of having to
         build ``|r|`` out of piecewise-linear units first.
+    noise_halflives : list of float
+        Half-lives (days) of exponentially weighted moving averages of the noise channels
+        that the TCN generator reads next to the noise itself (each a stationary AR(1) of
+        unit variance; see :func:`~ganjobs.models.draw_noise`). Market volatility stays
+        persistent over months, far beyond a TCN's receptive field: with these channels the
+        generator's volatility can depend on the sum of shocks of the last quarter or year,
+        as in multi-component GARCH models, without a longer receptive field. Empty: plain
+        noise (QuantGAN).
     """
 
     arch: Literal["tcn", "mlp"] = "tcn"
@@ -86,8 +96,22 @@ class ModelConfig(_Section):
     noise: Literal["normal", "student_t"] = "normal"
     noise_df: int = Field(5, ge=1, le=100)
     negative_slope: float = Field(0.2, ge=0.0, lt=1.0)
-    g_head: Literal["linear", "volatility"] = "volatility"
+    g_head: Literal["linear", "volatility", "log_volatility"] = "volatility"
     critic_abs: bool = True
+    noise_halflives: list[float] = Field(default_factory=list, max_length=8)
+
+    @model_validator(mode="after")
+    def _check_halflives(self) -> ModelConfig:
+        if any(not (0.0 < h <= 1e5) for h in self.noise_halflives):
+            raise ValueError("noise_halflives must be in (0, 100000] days")
+        if self.noise_halflives and self.arch != "tcn":
+            raise ValueError("noise_halflives needs arch 'tcn'")
+        return self
+
+    @property
+    def noise_channels(self) -> int:
+        """Generator input channels: the noise and its moving averages."""
+        return self.noise_dim * (1 + len(self.noise_halflives))
 
     @property
     def receptive_field(self) -> int:

@@ -136,18 +136,26 @@ class TCNGenerator(nn.Module):
     features ``h_t`` of the past noise set a scale that multiplies a learnt mix of the
     current step's noise ``z_t``, a stochastic-volatility form in which clustered volatility
     and heavy-tailed aggregates come from the structure rather than having to be learnt
-    from scratch by a piecewise-linear map.
+    from scratch by a piecewise-linear map. ``g_head="log_volatility"`` is
+    ``mu + exp(s(h_t)) * (M z_t)`` with a learnt constant ``mu``: the log-normal volatility
+    of stochastic-volatility models, and a drift that cannot depend on past shocks (a
+    feature-dependent ``loc`` learnt negative lag-1 autocorrelations the data do not have).
     """
+
+    #: Bound of the log-scale: exp(±8) spans any volatility ratio a market has shown.
+    LOG_SCALE_BOUND = 8.0
 
     def __init__(self, cfg: ModelConfig, k: int, window: int) -> None:
         super().__init__()
         self.k = k
         self.noise_dim = cfg.noise_dim
-        self.volatility = cfg.g_head == "volatility"
-        c_out = 2 * k if self.volatility else k
-        self.tcn = TCN(cfg.noise_dim, cfg.g_channels, c_out, cfg.blocks, causal_pad=False,
+        self.head = cfg.g_head
+        c_out = {"linear": k, "volatility": 2 * k, "log_volatility": k}[self.head]
+        self.tcn = TCN(cfg.noise_channels, cfg.g_channels, c_out, cfg.blocks, causal_pad=False,
                        negative_slope=cfg.negative_slope)
-        self.shock = nn.Linear(cfg.noise_dim, k, bias=False) if self.volatility else None
+        self.shock = (nn.Linear(cfg.noise_dim, k, bias=False) if self.head != "linear"
+                      else None)
+        self.mu = nn.Parameter(torch.zeros(k)) if self.head == "log_volatility" else None
         self.receptive_field = self.tcn.receptive_field
 
     def noise_length(self, horizon: int) -> int:
@@ -157,9 +165,13 @@ class TCNGenerator(nn.Module):
         out = self.tcn(z)
         if self.shock is None:
             return out
+        # The newest noise step of each output; its moving averages only steer the scale.
+        shock = self.shock(z[:, self.receptive_field - 1:, : self.noise_dim])
+        if self.mu is not None:
+            bound = self.LOG_SCALE_BOUND
+            return self.mu + torch.exp(bound * torch.tanh(out / bound)) * shock
         loc, scale = out.split(self.k, dim=-1)
-        current = z[:, self.receptive_field - 1:]  # the newest noise step of each output
-        return loc + F.softplus(scale) * self.shock(current)
+        return loc + F.softplus(scale) * shock
 
 
 def _score(head: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -275,10 +287,15 @@ def build_critic(cfg: ModelConfig, k: int, window: int,
 def draw_noise(n: int, noise_dim: int, length: int, cfg: ModelConfig,
                generator: torch.Generator, device: torch.device | str | None = None
                ) -> torch.Tensor:
-    """Generator input ``(n, length, noise_dim)`` drawn from ``generator`` on its device.
+    """Generator input ``(n, length, cfg.noise_channels)`` drawn from ``generator``.
 
-    Student-t noise is ``z / sqrt(chi2_df / df)`` with the chi-square built from ``df``
-    squared normals: exact for integer ``df`` and reproducible from the seeded generator.
+    The first ``noise_dim`` channels are i.i.d. noise. Student-t noise is
+    ``z / sqrt(chi2_df / df)`` with the chi-square built from ``df`` squared normals: exact
+    for integer ``df`` and reproducible from the seeded generator. For each half-life ``h`` of
+    ``cfg.noise_halflives`` follow ``noise_dim`` channels
+    ``m_t = phi m_{t-1} + sqrt(1 - phi^2) z_t`` with ``phi = 2^(-1/h)`` whose state before
+    the first step is an independent N(0, 1) draw, so every channel has unit variance and
+    the input is stationary from its first step.
     """
     device = device if device is not None else generator.device
     shape = (n, length, noise_dim)
@@ -287,7 +304,29 @@ def draw_noise(n: int, noise_dim: int, length: int, cfg: ModelConfig,
         df = cfg.noise_df
         chi2 = torch.randn((df, *shape), generator=generator, device=device).square().sum(0)
         z = z * torch.rsqrt(chi2 / df)
-    return z
+    if not cfg.noise_halflives:
+        return z
+    # Student-t noise has variance df / (df - 2); the averages get unit variance either way.
+    scale = (math.sqrt((cfg.noise_df - 2) / cfg.noise_df)
+             if cfg.noise == "student_t" and cfg.noise_df > 2 else 1.0)
+    return torch.cat([z, *_moving_averages(z * scale, cfg.noise_halflives, generator)], dim=-1)
+
+
+def _moving_averages(zs: torch.Tensor, halflives: list[float], generator: torch.Generator
+                     ) -> list[torch.Tensor]:
+    """Stationary unit-variance AR(1) filters of ``zs`` along time, one per half-life."""
+    n, length, d = zs.shape
+    out = []
+    for h in halflives:
+        phi = 0.5 ** (1.0 / h)
+        gain = math.sqrt(1.0 - phi * phi)
+        m = torch.randn((n, d), generator=generator, device=zs.device)
+        steps = []
+        for t in range(length):
+            m = phi * m + gain * zs[:, t]
+            steps.append(m)
+        out.append(torch.stack(steps, dim=1))
+    return out
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -164,3 +164,59 @@ def test_gradient_penalty_zero_for_unit_gradient_critic():
     scores2 = (mixed * 3 * u).sum(dim=(1, 2))  # norm 3: penalty (3 - 1)^2
     assert float(gradient_penalty(scores2, mixed)) == pytest.approx(4.0, rel=1e-5)
     assert np.all((mixed.detach() - fake).abs().numpy() <= (real - fake).abs().numpy() + 1e-6)
+
+
+def test_noise_moving_averages_are_stationary_unit_variance_ar1():
+    """Each half-life h adds AR(1) copies of the noise with lag-h autocorrelation 1/2,
+    unit variance from the first step on; the plain noise channels are unchanged."""
+    cfg = resolve_config("tiny", noise_halflives=[5.0, 40.0]).model
+    d = cfg.noise_dim
+    z = draw_noise(4000, d, 120, cfg, _gen(3))
+    assert z.shape == (4000, 120, cfg.noise_channels) and cfg.noise_channels == 3 * d
+    assert torch.equal(z[..., :d], draw_noise(4000, d, 120, resolve_config("tiny").model,
+                                             _gen(3)))
+    assert torch.equal(z, draw_noise(4000, d, 120, cfg, _gen(3)))
+    for i, h in enumerate((5, 40)):
+        m = z[..., d * (i + 1): d * (i + 2)].double()
+        var = m.var(dim=0)
+        assert torch.all((var[0] - 1).abs() < 0.08) and torch.all((var[-1] - 1).abs() < 0.08)
+        rho = (m[:, 60] * m[:, 60 + h]).mean() / (m[:, 60].std() * m[:, 60 + h].std())
+        assert abs(float(rho) - 0.5) < 0.05
+        # Innovation of step t is the noise of step t: the averages lag the shocks.
+        phi = 0.5 ** (1 / h)
+        innov = (m[:, 1:] - phi * m[:, :-1]) / np.sqrt(1 - phi**2)
+        torch.testing.assert_close(innov, z[:, 1:, :d].double(), rtol=1e-4, atol=1e-4)
+
+
+def test_moving_averages_let_the_past_beyond_the_receptive_field_act():
+    cfg = resolve_config("tiny", noise_halflives=[20.0], g_head="log_volatility").model
+    g_model = build_generator(cfg, k=2, window=16, generator=_gen())
+    rf, horizon, p = g_model.receptive_field, 60, 40
+    z = draw_noise(1, cfg.noise_dim, g_model.noise_length(horizon), cfg, _gen(1))
+    z2 = z.clone()
+    z2[0, p, : cfg.noise_dim] += 1.0
+    m = z2[0, :, cfg.noise_dim:]
+    phi = 0.5 ** (1 / 20)
+    for t in range(p, z.shape[1]):  # re-run the recursion from the perturbed step
+        m[t] = phi * m[t - 1] + np.sqrt(1 - phi**2) * z2[0, t, : cfg.noise_dim]
+    changed = (g_model(z2) - g_model(z)).abs().sum(-1)[0] > 0
+    assert not changed[: max(0, p - rf + 1)].any() and changed[p - rf + 1:].all()
+
+
+def test_log_volatility_head_is_constant_drift_plus_lognormal_scale():
+    cfg = resolve_config("tiny", g_head="log_volatility", noise_halflives=[10.0]).model
+    g_model = build_generator(cfg, k=3, window=16, generator=_gen())
+    z = draw_noise(4, cfg.noise_dim, g_model.noise_length(20), cfg, _gen(1))
+    s = g_model.tcn(z)
+    eps = g_model.shock(z[:, g_model.receptive_field - 1:, : cfg.noise_dim])
+    expected = g_model.mu + torch.exp(8 * torch.tanh(s / 8)) * eps
+    torch.testing.assert_close(g_model(z), expected)
+
+
+def test_noise_halflives_are_validated():
+    from ganjobs.errors import GanjobsError
+
+    with pytest.raises(GanjobsError, match="noise_halflives"):
+        resolve_config("tiny", noise_halflives=[0.0])
+    with pytest.raises(GanjobsError, match="arch"):
+        resolve_config("tiny", arch="mlp", noise_halflives=[5.0])
