@@ -381,8 +381,18 @@ def resolve_config(preset: str | None = None, **overrides: Any) -> GanConfig:
         raise GanjobsError(f"invalid configuration: {_describe(exc)}") from None
 
 
+#: Fields added after models were first published, with the value that reproduces what a
+#: model recorded without them was trained with (defaults may differ).
+_ADDED_FIELDS: dict[str, dict[str, Any]] = {"model": {"noise_halflives": []}}
+
+
 def config_from_dict(tree: dict[str, Any]) -> GanConfig:
     """Rebuild a configuration recorded in a model folder or shipped to a worker."""
+    tree = copy.deepcopy(tree)
+    for section, fields in _ADDED_FIELDS.items():
+        if isinstance(tree.get(section), dict):
+            for name, value in fields.items():
+                tree[section].setdefault(name, copy.deepcopy(value))
     try:
         return GanConfig.model_validate(tree)
     except ValidationError as exc:

@@ -203,3 +203,22 @@ def test_clean_json():
     out = clean_json({"a": np.float32(1.5), "b": [np.nan, np.inf], "c": np.arange(2),
                       "d": np.bool_(True)})
     assert out == {"a": 1.5, "b": [None, None], "c": [0, 1], "d": True}
+
+
+def test_curve_floor_is_the_score_a_perfect_model_gets():
+    """When the market *is* the model (both i.i.d. Student-t), the model's curve scores
+    scatter around the floor computed from the real chunks; more history lowers it."""
+    rng = np.random.default_rng(11)
+    h, n_chunks = 100, 40
+    real = rng.standard_t(5, size=(h * n_chunks, 1)) * 0.01
+    scores, floors = [], []
+    for rep in range(8):
+        fresh = rng.standard_t(5, size=(h * n_chunks, 1)) * 0.01
+        paths = rng.standard_t(5, size=(2000, h, 1)) * 0.01
+        m = compute_metrics(fresh, {"model": paths}, ["X"], seed=rep)
+        scores.append(m["models"]["model"]["per_symbol"]["X"]["acf_abs"])
+        floors.append(m["real"]["X"]["acf_abs_floor"])
+        assert np.isfinite(m["real"]["X"]["leverage_floor"])
+    assert 0.7 < np.mean(scores) / np.mean(floors) < 1.3
+    short = compute_metrics(real[: h * 4], {"model": paths}, ["X"])["real"]["X"]
+    assert short["acf_abs_floor"] > 2 * np.mean(floors)  # 4 chunks instead of 40

@@ -70,6 +70,16 @@ def test_bad_config_is_refused(bad):
         resolve_config(preset, **bad)
 
 
+def test_configs_recorded_before_a_field_existed_keep_its_old_behaviour():
+    from ganjobs.config import config_from_dict
+
+    tree = resolve_config("tiny", noise_halflives=[5.0]).model_dump()
+    del tree["model"]["noise_halflives"]  # as in a model.json written before the field
+    assert config_from_dict(tree).model.noise_halflives == []
+    assert config_from_dict(resolve_config("tiny", noise_halflives=[5.0]).model_dump()
+                            ).model.noise_halflives == [5.0]
+
+
 # --- standalone loop (no Ray) ----------------------------------------------------------------
 
 def test_standalone_runs_without_ray_and_is_deterministic(train_data):
@@ -85,7 +95,9 @@ def test_standalone_runs_without_ray_and_is_deterministic(train_data):
 
 @pytest.mark.parametrize("overrides", [{"kind": "bce"}, {"kind": "hinge"},
                                        {"arch": "mlp", "kind": "bce"},
-                                       {"noise": "student_t", "n_critic": 1}])
+                                       {"noise": "student_t", "n_critic": 1},
+                                       {"g_head": "log_volatility",
+                                        "noise_halflives": [4.0, 30.0]}])
 def test_standalone_every_loss_and_arch(train_data, overrides):
     out = _standalone(train_data, steps=2, **overrides)
     assert out["step"] == 2 and np.isfinite(out["metrics"]["g_loss"])

@@ -17,6 +17,13 @@ Metric definitions (per symbol unless marked *joint*)
     carry the same finite-length bias.
 ``leverage``
     The same norm for the per-path cross-correlation corr(r_t, r²_{t+k}), k = 1–20.
+``*_floor`` (real side of the four curve scores)
+    The score a *perfect* model would get in expectation: the real curve is a mean over only
+    m chunks and carries sampling noise, so a model whose true curve equals the market's
+    still scores √(Σ_k SE_k²), SE_k the standard error of the real mean at lag k over the m
+    chunks (assumed independent, which understates it when volatility regimes span chunks).
+    A score below the floor means reproducing this sample's noise — what a bootstrap of the
+    same history does.
 ``var99_1d``, ``es975_1d``, ``var99_10d``, ``es975_10d`` (+ ``_relerr``)
     Loss-side VaR 99% (−1% quantile) and ES 97.5% (−mean below the 2.5% quantile) of 1-day
     and overlapping 10-day returns, and their relative error |synthetic − real| / |real|.
@@ -420,6 +427,21 @@ def _acf_curves(x: np.ndarray, lags: int) -> dict[str, np.ndarray]:
     }
 
 
+def _curve_floors(ch: np.ndarray, lags: int) -> dict[str, float]:
+    """``<curve>_floor``: expected score of a model with the market's true curves (NaN for
+    fewer than two chunks)."""
+    per = [_acf_curves(row[None], lags) for row in ch]
+    out = {}
+    for key in per[0]:
+        c = np.stack([p[key] for p in per])
+        if len(c) < 2:
+            out[f"{key}_floor"] = float("nan")
+            continue
+        se2 = np.nanvar(c, axis=0, ddof=1) / len(c)
+        out[f"{key}_floor"] = float(np.sqrt(np.nansum(se2)))
+    return out
+
+
 def _tail_stats(daily: np.ndarray, ten_day: np.ndarray) -> dict[str, float]:
     var1, _ = var_es(daily, 0.01)
     _, es1 = var_es(daily, 0.025)
@@ -499,8 +521,10 @@ def build_reference(train: np.ndarray, symbols: Sequence[str], horizon: int,
                                  for j in range(k)]
     for j, sym in enumerate(symbols):
         x = train[:, j]
-        ref.curves[sym] = _acf_curves(chunks(x, horizon), acf_lags)
+        ch = chunks(x, horizon)
+        ref.curves[sym] = _acf_curves(ch, acf_lags)
         st = _tail_stats(x, aggregate(x, 10))
+        st.update(_curve_floors(ch, acf_lags))
         st["sigma"] = float(sigma[j])
         st["strategies"] = _strategy_stats(x, float(sigma[j]))
         ref.real_stats[sym] = st
