@@ -172,8 +172,10 @@ def from_ganjobs(model: nn.Module) -> nn.Module:
     slope = tcn.negative_slope
     with torch.no_grad():
         if isinstance(model, TCNGenerator):
-            ref = RefGenerator(c_in, hidden, model.k, blocks, "leaky", slope,
-                               "volatility" if model.volatility else "linear")
+            if model.head == "log_volatility" or c_in != model.noise_dim:
+                raise TypeError("the reference mirrors the linear and volatility heads on "
+                                "plain noise (noise_halflives=[])")
+            ref = RefGenerator(c_in, hidden, model.k, blocks, "leaky", slope, model.head)
             if model.shock is not None:
                 _copy_pointwise(ref.shock, model.shock)
         elif isinstance(model, TCNCritic):

@@ -84,7 +84,9 @@ class ModelConfig(_Section):
         persistent over months, far beyond a TCN's receptive field: with these channels the
         generator's volatility can depend on the sum of shocks of the last quarter or year,
         as in multi-component GARCH models, without a longer receptive field. Empty: plain
-        noise (QuantGAN).
+        noise (QuantGAN). Default 20, 80 and 320 days: a month, a quarter and more than a
+        year (picked among three spacings of the same ratio, see the README's quality
+        section).
     """
 
     arch: Literal["tcn", "mlp"] = "tcn"
@@ -98,7 +100,8 @@ class ModelConfig(_Section):
     negative_slope: float = Field(0.2, ge=0.0, lt=1.0)
     g_head: Literal["linear", "volatility", "log_volatility"] = "volatility"
     critic_abs: bool = True
-    noise_halflives: list[float] = Field(default_factory=list, max_length=8)
+    noise_halflives: list[float] = Field(default_factory=lambda: [20.0, 80.0, 320.0],
+                                         max_length=8)
 
     @model_validator(mode="after")
     def _check_halflives(self) -> ModelConfig:
@@ -282,12 +285,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # The published QuantGAN recipe at the default's size: linear read-out, Lambert-W tails,
     # a critic of raw returns. A baseline for the quality work.
     "quantgan": {
-        "model": {"g_head": "linear", "critic_abs": False},
+        "model": {"g_head": "linear", "critic_abs": False, "noise_halflives": []},
         "preprocess": {"lambert_w": True},
     },
     # The classic GAN: fully connected generator and discriminator, cross-entropy loss.
     "mlp": {
-        "model": {"arch": "mlp", "critic_abs": False},
+        "model": {"arch": "mlp", "critic_abs": False, "noise_halflives": []},
         "loss": {"kind": "bce"},
     },
 }

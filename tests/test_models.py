@@ -71,7 +71,8 @@ def test_tcn_critic_is_causal_per_step_and_scores_each_window(critic_abs):
 @pytest.mark.parametrize("arch, head", [("tcn", "linear"), ("tcn", "volatility"),
                                         ("mlp", "linear")])
 def test_no_batchnorm_in_critic_or_generator(arch, head):
-    cfg = resolve_config("tiny", arch=arch, g_head=head).model
+    cfg = resolve_config("tiny", arch=arch, g_head=head,
+                         noise_halflives=[] if arch == "mlp" else [5.0]).model
     for model in (build_critic(cfg, 3, 16), build_generator(cfg, 3, 16)):
         norms = [m for m in model.modules()
                  if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm,
@@ -87,13 +88,13 @@ def test_volatility_head_scales_the_current_noise():
     z = draw_noise(4, cfg.noise_dim, g_model.noise_length(20), cfg, _gen(1))
     out = g_model(z)
     loc, scale = g_model.tcn(z).split(3, dim=-1)
-    current = z[:, g_model.receptive_field - 1:]
+    current = z[:, g_model.receptive_field - 1:, : cfg.noise_dim]
     torch.testing.assert_close(out, loc + nn.functional.softplus(scale) * g_model.shock(current))
 
 
 @pytest.mark.parametrize("critic_abs", [False, True])
 def test_mlp_generator_joins_windows_for_long_paths(critic_abs):
-    cfg = resolve_config("tiny", arch="mlp", critic_abs=critic_abs).model
+    cfg = resolve_config("tiny", arch="mlp", critic_abs=critic_abs, noise_halflives=[]).model
     g_model = build_generator(cfg, k=3, window=16, generator=_gen())
     z = draw_noise(4, cfg.noise_dim, g_model.noise_length(40), cfg, _gen(1))
     assert z.shape == (4, 3, cfg.noise_dim)
@@ -173,8 +174,8 @@ def test_noise_moving_averages_are_stationary_unit_variance_ar1():
     d = cfg.noise_dim
     z = draw_noise(4000, d, 120, cfg, _gen(3))
     assert z.shape == (4000, 120, cfg.noise_channels) and cfg.noise_channels == 3 * d
-    assert torch.equal(z[..., :d], draw_noise(4000, d, 120, resolve_config("tiny").model,
-                                             _gen(3)))
+    plain = resolve_config("tiny", noise_halflives=[]).model
+    assert torch.equal(z[..., :d], draw_noise(4000, d, 120, plain, _gen(3)))
     assert torch.equal(z, draw_noise(4000, d, 120, cfg, _gen(3)))
     for i, h in enumerate((5, 40)):
         m = z[..., d * (i + 1): d * (i + 2)].double()

@@ -36,7 +36,8 @@ def _gen(seed: int) -> torch.Generator:
 
 def _model_cfg(**overrides):
     # The gpu preset's architecture (80 channels, 6 blocks, 8 noise channels).
-    return resolve_config("gpu", **overrides).model
+    # The reference is the plain QuantGAN operator: no moving-average noise channels.
+    return resolve_config("gpu", noise_halflives=[], **overrides).model
 
 
 def _grad_pairs(ref_tcn: nn.Module, tcn: nn.Module):
