@@ -221,3 +221,54 @@ def test_noise_halflives_are_validated():
         resolve_config("tiny", noise_halflives=[0.0])
     with pytest.raises(GanjobsError, match="arch"):
         resolve_config("tiny", arch="mlp", noise_halflives=[5.0])
+
+
+def test_critic_trailing_sums_and_their_causality():
+    from ganjobs.models import trailing_sums
+
+    x = torch.randn(3, 30, 2, generator=_gen(4), dtype=torch.float64)
+    s5, s20 = trailing_sums(x, [5, 20])
+    for t in (0, 3, 4, 17, 29):
+        torch.testing.assert_close(s5[:, t], x[:, max(0, t - 4): t + 1].sum(1) / np.sqrt(5))
+        torch.testing.assert_close(s20[:, t], x[:, max(0, t - 19): t + 1].sum(1) / np.sqrt(20))
+    cfg = resolve_config("tiny", critic_horizons=[5, 20]).model
+    critic = build_critic(cfg, k=2, window=30, generator=_gen())
+    assert critic.tcn.blocks[0].conv1.linear.in_features == 2 * 2 * 3 * 2  # 2 taps, r|s5|s20, abs
+    # Per-step features of prefixes still only read the past, sums included.
+    x2 = x.float().clone()
+    x2[:, 12] += 1.0
+    feats = [critic.tcn.features(_critic_input(critic, v)) for v in (x.float(), x2)]
+    changed = (feats[1] - feats[0]).abs().sum((0, 2)) > 0
+    assert not changed[:12].any() and changed[12:].all()
+
+
+def _critic_input(critic, v: torch.Tensor) -> torch.Tensor:
+    from ganjobs.models import trailing_sums
+
+    v = torch.cat([v, *trailing_sums(v, critic.horizons)], -1)
+    return torch.cat([v, v.abs()], -1) if critic.abs_input else v
+
+
+def test_shock_tail_factor_is_shared_and_interpolates_gaussian_and_student_t():
+    cfg = resolve_config("tiny", shock_tail_df=3, noise_halflives=[10.0]).model
+    d = cfg.noise_dim
+    z = draw_noise(20000, d, 40, cfg, _gen(5))
+    assert z.shape[-1] == cfg.noise_channels == 2 * d + 1
+    plain = resolve_config("tiny", noise_halflives=[10.0]).model
+    assert torch.equal(z[..., :-1], draw_noise(20000, d, 40, plain, _gen(5)))
+    w2 = torch.exp(2 * z[..., -1]).flatten().double().numpy()  # df / chi2_df
+    assert stats.kstest(3 / w2, stats.chi2(3).cdf).pvalue > 1e-3
+    g_model = build_generator(cfg, k=2, window=16, generator=_gen())
+    rf = g_model.receptive_field
+    zz = draw_noise(4, d, g_model.noise_length(10), cfg, _gen(1))
+    eps = g_model.shock(zz[:, rf - 1:, :d])
+    loc, scale = g_model.tcn(zz).split(2, dim=-1)
+    a = torch.sigmoid(g_model.tail)
+    expected = loc + torch.nn.functional.softplus(scale) * eps * torch.exp(a * zz[:, rf - 1:, -1:])
+    torch.testing.assert_close(g_model(zz), expected)
+    from ganjobs.errors import GanjobsError
+
+    with pytest.raises(GanjobsError, match="shock_tail_df"):
+        resolve_config("tiny", shock_tail_df=3, g_head="linear")
+    with pytest.raises(GanjobsError, match="critic_horizons"):
+        resolve_config("tiny", critic_horizons=[1])
