@@ -94,14 +94,6 @@ class ModelConfig(_Section):
         in its first layer the critic compares their distribution directly instead of having
         to build them out of piecewise-linear units. Empty: the critic sees daily returns
         only.
-    shock_tail_df : int or None
-        Heavy tails of the daily shock without heavy-tailed inputs to the volatility
-        features: each step draws one mixing factor ``w_t = sqrt(df / chi2_df)`` shared by
-        all symbols, and symbol ``k``'s shock ``(M z_t)_k`` is multiplied by ``w_t ** a_k``
-        with a learnt exponent ``a_k`` in (0, 1): 0 keeps the Gaussian shock, 1 makes it a
-        Student-t with ``df`` degrees of freedom (tail index ``df / a_k``). The factor's
-        logarithm is also an input channel, so volatility can rise after a tail event, and
-        a shared factor gives joint crashes. ``None``: Gaussian shocks.
     """
 
     arch: Literal["tcn", "mlp"] = "tcn"
@@ -118,7 +110,6 @@ class ModelConfig(_Section):
     noise_halflives: list[float] = Field(default_factory=lambda: [20.0, 80.0, 320.0],
                                          max_length=8)
     critic_horizons: list[int] = Field(default_factory=list, max_length=8)
-    shock_tail_df: int | None = Field(None, ge=1, le=100)
 
     @model_validator(mode="after")
     def _check_halflives(self) -> ModelConfig:
@@ -130,15 +121,12 @@ class ModelConfig(_Section):
             raise ValueError("critic_horizons must be in [2, 4096] days")
         if self.critic_horizons and self.arch != "tcn":
             raise ValueError("critic_horizons needs arch 'tcn'")
-        if self.shock_tail_df is not None and (self.arch != "tcn" or self.g_head == "linear"):
-            raise ValueError("shock_tail_df needs arch 'tcn' and a volatility head")
         return self
 
     @property
     def noise_channels(self) -> int:
         """Generator input channels: the noise and its moving averages."""
-        tail = 0 if self.shock_tail_df is None else 1
-        return self.noise_dim * (1 + len(self.noise_halflives)) + tail
+        return self.noise_dim * (1 + len(self.noise_halflives))
 
     @property
     def receptive_field(self) -> int:
@@ -411,8 +399,7 @@ def resolve_config(preset: str | None = None, **overrides: Any) -> GanConfig:
 #: Fields added after models were first published, with the value that reproduces what a
 #: model recorded without them was trained with (defaults may differ).
 _ADDED_FIELDS: dict[str, dict[str, Any]] = {"model": {"noise_halflives": [],
-                                                       "critic_horizons": [],
-                                                       "shock_tail_df": None}}
+                                                       "critic_horizons": []}}
 
 
 def config_from_dict(tree: dict[str, Any]) -> GanConfig:

@@ -156,8 +156,6 @@ class TCNGenerator(nn.Module):
         self.shock = (nn.Linear(cfg.noise_dim, k, bias=False) if self.head != "linear"
                       else None)
         self.mu = nn.Parameter(torch.zeros(k)) if self.head == "log_volatility" else None
-        # Logit of the tail exponent a_k; 0 starts every symbol at a = 1/2.
-        self.tail = nn.Parameter(torch.zeros(k)) if cfg.shock_tail_df is not None else None
         self.receptive_field = self.tcn.receptive_field
 
     def noise_length(self, horizon: int) -> int:
@@ -169,9 +167,6 @@ class TCNGenerator(nn.Module):
             return out
         # The newest noise step of each output; its moving averages only steer the scale.
         shock = self.shock(z[:, self.receptive_field - 1:, : self.noise_dim])
-        if self.tail is not None:
-            log_w = z[:, self.receptive_field - 1:, -1:]
-            shock = shock * torch.exp(torch.sigmoid(self.tail) * log_w)
         if self.mu is not None:
             bound = self.LOG_SCALE_BOUND
             return self.mu + torch.exp(bound * torch.tanh(out / bound)) * shock
@@ -314,8 +309,7 @@ def draw_noise(n: int, noise_dim: int, length: int, cfg: ModelConfig,
     ``cfg.noise_halflives`` follow ``noise_dim`` channels
     ``m_t = phi m_{t-1} + sqrt(1 - phi^2) z_t`` with ``phi = 2^(-1/h)`` whose state before
     the first step is an independent N(0, 1) draw, so every channel has unit variance and
-    the input is stationary from its first step. With ``cfg.shock_tail_df`` the last channel
-    is ``log w_t``, ``w_t = sqrt(df / chi2_df)`` drawn once per step for all channels.
+    the input is stationary from its first step.
     """
     device = device if device is not None else generator.device
     shape = (n, length, noise_dim)
@@ -324,17 +318,12 @@ def draw_noise(n: int, noise_dim: int, length: int, cfg: ModelConfig,
         df = cfg.noise_df
         chi2 = torch.randn((df, *shape), generator=generator, device=device).square().sum(0)
         z = z * torch.rsqrt(chi2 / df)
-    parts = [z]
-    if cfg.noise_halflives:
-        # Student-t noise has variance df / (df - 2); the averages get unit variance anyway.
-        scale = (math.sqrt((cfg.noise_df - 2) / cfg.noise_df)
-                 if cfg.noise == "student_t" and cfg.noise_df > 2 else 1.0)
-        parts += _moving_averages(z * scale, cfg.noise_halflives, generator)
-    if cfg.shock_tail_df is not None:
-        df = cfg.shock_tail_df
-        chi2 = torch.randn((df, n, length, 1), generator=generator, device=device).square()
-        parts.append(0.5 * (math.log(df) - torch.log(chi2.sum(0))))
-    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+    if not cfg.noise_halflives:
+        return z
+    # Student-t noise has variance df / (df - 2); the averages get unit variance either way.
+    scale = (math.sqrt((cfg.noise_df - 2) / cfg.noise_df)
+             if cfg.noise == "student_t" and cfg.noise_df > 2 else 1.0)
+    return torch.cat([z, *_moving_averages(z * scale, cfg.noise_halflives, generator)], dim=-1)
 
 
 #: Time steps per matrix product of the moving-average scan.
