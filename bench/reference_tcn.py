@@ -179,6 +179,9 @@ def from_ganjobs(model: nn.Module) -> nn.Module:
             if model.shock is not None:
                 _copy_pointwise(ref.shock, model.shock)
         elif isinstance(model, TCNCritic):
+            if model.horizons:
+                raise TypeError("the reference mirrors the critic of r (and |r|) only "
+                                "(critic_horizons=[])")
             k = c_in // 2 if model.abs_input else c_in
             ref = RefCritic(k, hidden, blocks, "leaky", slope, model.abs_input)
         else:

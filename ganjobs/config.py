@@ -92,8 +92,8 @@ class ModelConfig(_Section):
         daily returns (each sum divided by the square root of its horizon, and its absolute
         value when ``critic_abs``). Stress tests consume multi-day returns; with the sums
         in its first layer the critic compares their distribution directly instead of having
-        to build them out of piecewise-linear units. Empty: the critic sees daily returns
-        only.
+        to build them out of piecewise-linear units. Default 5 and 20 days (a week and a
+        month, inside the 64-day window). Empty: the critic sees daily returns only.
     """
 
     arch: Literal["tcn", "mlp"] = "tcn"
@@ -109,7 +109,7 @@ class ModelConfig(_Section):
     critic_abs: bool = True
     noise_halflives: list[float] = Field(default_factory=lambda: [20.0, 80.0, 320.0],
                                          max_length=8)
-    critic_horizons: list[int] = Field(default_factory=list, max_length=8)
+    critic_horizons: list[int] = Field(default_factory=lambda: [5, 20], max_length=8)
 
     @model_validator(mode="after")
     def _check_halflives(self) -> ModelConfig:
@@ -297,12 +297,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # The published QuantGAN recipe at the default's size: linear read-out, Lambert-W tails,
     # a critic of raw returns. A baseline for the quality work.
     "quantgan": {
-        "model": {"g_head": "linear", "critic_abs": False, "noise_halflives": []},
+        "model": {"g_head": "linear", "critic_abs": False, "noise_halflives": [],
+                  "critic_horizons": []},
         "preprocess": {"lambert_w": True},
     },
     # The classic GAN: fully connected generator and discriminator, cross-entropy loss.
     "mlp": {
-        "model": {"arch": "mlp", "critic_abs": False, "noise_halflives": []},
+        "model": {"arch": "mlp", "critic_abs": False, "noise_halflives": [],
+                  "critic_horizons": []},
         "loss": {"kind": "bce"},
     },
 }

@@ -60,7 +60,7 @@ def test_tcn_critic_is_causal_per_step_and_scores_each_window(critic_abs):
     assert critic(x).shape == (5,)
     # Causal padding: features at step t never read later steps.
     def features(v: torch.Tensor) -> torch.Tensor:
-        return critic.tcn.features(torch.cat([v, v.abs()], -1) if critic_abs else v)
+        return critic.tcn.features(_critic_input(critic, v))
 
     x2 = x.clone()
     x2[:, 10] += 1.0
@@ -72,7 +72,8 @@ def test_tcn_critic_is_causal_per_step_and_scores_each_window(critic_abs):
                                         ("mlp", "linear")])
 def test_no_batchnorm_in_critic_or_generator(arch, head):
     cfg = resolve_config("tiny", arch=arch, g_head=head,
-                         noise_halflives=[] if arch == "mlp" else [5.0]).model
+                         noise_halflives=[] if arch == "mlp" else [5.0],
+                         critic_horizons=[] if arch == "mlp" else [3]).model
     for model in (build_critic(cfg, 3, 16), build_generator(cfg, 3, 16)):
         norms = [m for m in model.modules()
                  if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm,
@@ -94,7 +95,8 @@ def test_volatility_head_scales_the_current_noise():
 
 @pytest.mark.parametrize("critic_abs", [False, True])
 def test_mlp_generator_joins_windows_for_long_paths(critic_abs):
-    cfg = resolve_config("tiny", arch="mlp", critic_abs=critic_abs, noise_halflives=[]).model
+    cfg = resolve_config("tiny", arch="mlp", critic_abs=critic_abs, noise_halflives=[],
+                         critic_horizons=[]).model
     g_model = build_generator(cfg, k=3, window=16, generator=_gen())
     z = draw_noise(4, cfg.noise_dim, g_model.noise_length(40), cfg, _gen(1))
     assert z.shape == (4, 3, cfg.noise_dim)
@@ -220,7 +222,7 @@ def test_noise_halflives_are_validated():
     with pytest.raises(GanjobsError, match="noise_halflives"):
         resolve_config("tiny", noise_halflives=[0.0])
     with pytest.raises(GanjobsError, match="arch"):
-        resolve_config("tiny", arch="mlp", noise_halflives=[5.0])
+        resolve_config("tiny", arch="mlp", noise_halflives=[5.0], critic_horizons=[])
 
 
 def test_critic_trailing_sums_and_their_causality():

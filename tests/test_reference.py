@@ -36,8 +36,9 @@ def _gen(seed: int) -> torch.Generator:
 
 def _model_cfg(**overrides):
     # The gpu preset's architecture (80 channels, 6 blocks, 8 noise channels).
-    # The reference is the plain QuantGAN operator: no moving-average noise channels.
-    return resolve_config("gpu", noise_halflives=[], **overrides).model
+    # The reference is the plain QuantGAN operator: no moving-average noise channels and
+    # no trailing sums in the critic.
+    return resolve_config("gpu", noise_halflives=[], critic_horizons=[], **overrides).model
 
 
 def _grad_pairs(ref_tcn: nn.Module, tcn: nn.Module):

@@ -94,7 +94,8 @@ def test_standalone_runs_without_ray_and_is_deterministic(train_data):
 
 
 @pytest.mark.parametrize("overrides", [{"kind": "bce"}, {"kind": "hinge"},
-                                       {"arch": "mlp", "kind": "bce", "noise_halflives": []},
+                                       {"arch": "mlp", "kind": "bce", "noise_halflives": [],
+                                        "critic_horizons": []},
                                        {"noise": "student_t", "n_critic": 1},
                                        {"g_head": "log_volatility",
                                         "noise_halflives": [4.0, 30.0]}])
