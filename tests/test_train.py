@@ -75,9 +75,11 @@ def test_configs_recorded_before_a_field_existed_keep_its_old_behaviour():
 
     tree = resolve_config("tiny", noise_halflives=[5.0]).model_dump()
     del tree["model"]["noise_halflives"]  # as in a model.json written before the field
-    assert config_from_dict(tree).model.noise_halflives == []
-    assert config_from_dict(resolve_config("tiny", noise_halflives=[5.0]).model_dump()
-                            ).model.noise_halflives == [5.0]
+    del tree["model"]["critic_horizons"]
+    old = config_from_dict(tree).model
+    assert old.noise_halflives == [] and old.critic_horizons == []
+    new = config_from_dict(resolve_config("tiny", noise_halflives=[5.0]).model_dump()).model
+    assert new.noise_halflives == [5.0] and new.critic_horizons == [5, 20]
 
 
 # --- standalone loop (no Ray) ----------------------------------------------------------------
