@@ -206,14 +206,17 @@ class TCNCritic(nn.Module):
         self.tcn = TCN(c_in, cfg.d_channels, 1, cfg.blocks, causal_pad=True,
                        negative_slope=cfg.negative_slope)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Channels the TCN reads: ``x``, its trailing sums and, with ``critic_abs``, all
+        their absolute values."""
         if self.horizons:
             x = torch.cat([x, *trailing_sums(x, self.horizons)], dim=-1)
-        if self.abs_input:
-            x = torch.cat([x, x.abs()], dim=-1)
+        return torch.cat([x, x.abs()], dim=-1) if self.abs_input else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Mean over time of the per-step linear scores, computed as the score of the mean
         # feature (the head is linear): one small product instead of one per step.
-        return _score(self.tcn.head, self.tcn.features(x).mean(dim=1))
+        return _score(self.tcn.head, self.tcn.features(self.inputs(x)).mean(dim=1))
 
 
 class MLPGenerator(nn.Module):

@@ -60,7 +60,7 @@ def test_tcn_critic_is_causal_per_step_and_scores_each_window(critic_abs):
     assert critic(x).shape == (5,)
     # Causal padding: features at step t never read later steps.
     def features(v: torch.Tensor) -> torch.Tensor:
-        return critic.tcn.features(_critic_input(critic, v))
+        return critic.tcn.features(critic.inputs(v))
 
     x2 = x.clone()
     x2[:, 10] += 1.0
@@ -239,16 +239,9 @@ def test_critic_trailing_sums_and_their_causality():
     # Per-step features of prefixes still only read the past, sums included.
     x2 = x.float().clone()
     x2[:, 12] += 1.0
-    feats = [critic.tcn.features(_critic_input(critic, v)) for v in (x.float(), x2)]
+    feats = [critic.tcn.features(critic.inputs(v)) for v in (x.float(), x2)]
     changed = (feats[1] - feats[0]).abs().sum((0, 2)) > 0
     assert not changed[:12].any() and changed[12:].all()
-
-
-def _critic_input(critic, v: torch.Tensor) -> torch.Tensor:
-    from ganjobs.models import trailing_sums
-
-    v = torch.cat([v, *trailing_sums(v, critic.horizons)], -1)
-    return torch.cat([v, v.abs()], -1) if critic.abs_input else v
 
 
 def test_critic_horizons_are_validated():

@@ -33,7 +33,8 @@ os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 
 # lr 1.0: the critic loss is ~2e9 at step 1, ~5e7 at step 2 with 0.5, ~2e6 at step 3 with
 # 0.25; from 0.125 on it stays far below 1e6 (measured on the bundled data, seed 0, with the
-# tiny preset on plain noise: the schedule of losses is a property of that exact model).
+# tiny preset on plain noise and the plain critic: the schedule of losses is a property of
+# that exact model).
 DIVERGING = {"lr_g": 1.0, "lr_d": 1.0, "noise_halflives": [], "critic_horizons": []}
 
 
