@@ -64,6 +64,12 @@ class ModelConfig(_Section):
     noise_df : int
         Degrees of freedom of the Student-t noise (an integer so that it is drawn exactly as a
         ratio of normal draws from a seeded generator).
+    noise_t_channels : int or None
+        With ``student_t`` noise: how many of the ``noise_dim`` channels (the last ones) are
+        Student-t, the others staying normal; ``None``: all of them. A mix lets the
+        generator's shock layer give each symbol its own tail (heavy for crude oil, lighter
+        for an equity index) by weighting the two kinds of channel, where all-t noise hands
+        every symbol the same tail.
     negative_slope : float
         Slope of the LeakyReLU activations (cheap, unlike PReLU whose weight gradient is a
         full reduction).
@@ -104,6 +110,7 @@ class ModelConfig(_Section):
     noise_dim: int = Field(8, ge=1, le=1024)
     noise: Literal["normal", "student_t"] = "normal"
     noise_df: int = Field(5, ge=1, le=100)
+    noise_t_channels: int | None = Field(None, ge=0, le=1024)
     negative_slope: float = Field(0.2, ge=0.0, lt=1.0)
     g_head: Literal["linear", "volatility", "log_volatility"] = "volatility"
     critic_abs: bool = True
@@ -121,7 +128,20 @@ class ModelConfig(_Section):
             raise ValueError("critic_horizons must be in [2, 4096] days")
         if self.critic_horizons and self.arch != "tcn":
             raise ValueError("critic_horizons needs arch 'tcn'")
+        if self.noise_t_channels is not None:
+            if self.noise != "student_t":
+                raise ValueError("noise_t_channels needs noise 'student_t'")
+            if self.noise_t_channels > self.noise_dim:
+                raise ValueError(f"noise_t_channels ({self.noise_t_channels}) exceeds "
+                                 f"noise_dim ({self.noise_dim})")
         return self
+
+    @property
+    def t_channels(self) -> int:
+        """Noise channels drawn from the Student-t (the last ones of ``noise_dim``)."""
+        if self.noise != "student_t":
+            return 0
+        return self.noise_dim if self.noise_t_channels is None else self.noise_t_channels
 
     @property
     def noise_channels(self) -> int:

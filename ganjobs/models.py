@@ -306,9 +306,9 @@ def draw_noise(n: int, noise_dim: int, length: int, cfg: ModelConfig,
                ) -> torch.Tensor:
     """Generator input ``(n, length, cfg.noise_channels)`` drawn from ``generator``.
 
-    The first ``noise_dim`` channels are i.i.d. noise. Student-t noise is
-    ``z / sqrt(chi2_df / df)`` with the chi-square built from ``df`` squared normals: exact
-    for integer ``df`` and reproducible from the seeded generator. For each half-life ``h`` of
+    The first ``noise_dim`` channels are i.i.d. noise, of which the last ``cfg.t_channels``
+    are Student-t, ``z / sqrt(chi2_df / df)`` with the chi-square built from ``df`` squared
+    normals: exact for integer ``df`` and reproducible from the seeded generator. For each half-life ``h`` of
     ``cfg.noise_halflives`` follow ``noise_dim`` channels
     ``m_t = phi m_{t-1} + sqrt(1 - phi^2) z_t`` with ``phi = 2^(-1/h)`` whose state before
     the first step is an independent N(0, 1) draw, so every channel has unit variance and
@@ -317,15 +317,18 @@ def draw_noise(n: int, noise_dim: int, length: int, cfg: ModelConfig,
     device = device if device is not None else generator.device
     shape = (n, length, noise_dim)
     z = torch.randn(shape, generator=generator, device=device)
-    if cfg.noise == "student_t":
+    m = min(cfg.t_channels, noise_dim)
+    # Student-t has variance df / (df - 2); the averages get unit variance either way.
+    scale = torch.ones(noise_dim, device=device)
+    if m:
         df = cfg.noise_df
-        chi2 = torch.randn((df, *shape), generator=generator, device=device).square().sum(0)
-        z = z * torch.rsqrt(chi2 / df)
+        chi2 = torch.randn((df, n, length, m), generator=generator, device=device).square().sum(0)
+        z = torch.cat([z[..., : noise_dim - m], z[..., noise_dim - m:] * torch.rsqrt(chi2 / df)],
+                      dim=-1)
+        if df > 2:
+            scale[noise_dim - m:] = math.sqrt((df - 2) / df)
     if not cfg.noise_halflives:
         return z
-    # Student-t noise has variance df / (df - 2); the averages get unit variance either way.
-    scale = (math.sqrt((cfg.noise_df - 2) / cfg.noise_df)
-             if cfg.noise == "student_t" and cfg.noise_df > 2 else 1.0)
     return torch.cat([z, *_moving_averages(z * scale, cfg.noise_halflives, generator)], dim=-1)
 
 

@@ -142,6 +142,30 @@ def test_student_t_noise_is_heavy_tailed_and_reproducible():
     assert abs(stats.kurtosis(normal.flatten().numpy())) < 0.1
 
 
+def test_student_t_noise_on_some_channels_only():
+    """``noise_t_channels`` makes the last channels Student-t and leaves the others normal;
+    ``None`` (all of them) draws exactly what all-t noise drew before the field existed."""
+    from ganjobs.errors import GanjobsError
+
+    mixed = resolve_config("tiny", noise_dim=4, noise="student_t", noise_df=4,
+                           noise_t_channels=2, noise_halflives=[10.0]).model
+    z = draw_noise(4000, 4, 50, mixed, _gen(5))
+    assert z.shape == (4000, 50, 8)
+    kurt = stats.kurtosis(z[..., :4].reshape(-1, 4).numpy(), axis=0)
+    assert np.all(np.abs(kurt[:2]) < 0.1) and np.all(kurt[2:] > 3.0)
+    averages = z[..., 4:].reshape(-1, 4).numpy()
+    np.testing.assert_allclose(averages.std(axis=0), 1.0, atol=0.05)  # unit variance, t or not
+    every = resolve_config("tiny", noise="student_t", noise_df=4).model
+    explicit = resolve_config("tiny", noise="student_t", noise_df=4,
+                              noise_t_channels=every.noise_dim).model
+    assert torch.equal(draw_noise(50, every.noise_dim, 20, every, _gen(2)),
+                       draw_noise(50, every.noise_dim, 20, explicit, _gen(2)))
+    with pytest.raises(GanjobsError, match="noise_t_channels"):
+        resolve_config("tiny", noise_t_channels=1)  # normal noise
+    with pytest.raises(GanjobsError, match="noise_t_channels"):
+        resolve_config("tiny", noise="student_t", noise_dim=2, noise_t_channels=3)
+
+
 def test_losses_on_known_scores():
     real = torch.tensor([2.0, 0.0])
     fake = torch.tensor([-1.0, 1.0])
