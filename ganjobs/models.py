@@ -308,8 +308,8 @@ def draw_noise(n: int, noise_dim: int, length: int, cfg: ModelConfig,
 
     The first ``noise_dim`` channels are i.i.d. noise, of which the last ``cfg.t_channels``
     are Student-t, ``z / sqrt(chi2_df / df)`` with the chi-square built from ``df`` squared
-    normals: exact for integer ``df`` and reproducible from the seeded generator. For each half-life ``h`` of
-    ``cfg.noise_halflives`` follow ``noise_dim`` channels
+    normals: exact for integer ``df`` and reproducible from the seeded generator. For each
+    half-life ``h`` of ``cfg.noise_halflives`` follow ``noise_dim`` channels
     ``m_t = phi m_{t-1} + sqrt(1 - phi^2) z_t`` with ``phi = 2^(-1/h)`` whose state before
     the first step is an independent N(0, 1) draw, so every channel has unit variance and
     the input is stationary from its first step.
