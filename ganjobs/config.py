@@ -217,10 +217,18 @@ class PreprocessConfig(_Section):
         :func:`ganjobs.modelio.fit_calibration`). A GAN leaves small drift, scale and
         correlation errors that compound over multi-day horizons; the map removes them
         without rejecting or clipping any path. Recorded in ``model.json``.
+    calibrate_body : bool
+        With ``calibrate``, also map the body of each symbol's daily distribution (the
+        central 90%) onto the training data's by a monotone piecewise-linear map of the
+        generator's quantiles, shifting the tails beyond it (see
+        :func:`ganjobs.modelio.apply_body`). A short GAN run leaves the body's width a few
+        per cent off, which daily EMD reads first; the tails, the paths' dependence and
+        the correlation stay the generator's. No path is rejected or clipped.
     """
 
     lambert_w: bool = False
     calibrate: bool = True
+    calibrate_body: bool = False
 
 
 class TrainConfig(_Section):

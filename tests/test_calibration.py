@@ -1,4 +1,5 @@
-"""The output calibration: one fixed affine map fitted on the generator's own sample."""
+"""The output calibration: one fixed affine map fitted on the generator's own sample, and
+the optional monotone map of each symbol's body."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ganjobs.errors import GanjobsError
 from ganjobs.modelio import (
     CALIBRATION_PATHS,
     CALIBRATION_SEED,
+    apply_body,
     fit_calibration,
     load_model,
     write_model_folder,
@@ -19,8 +21,9 @@ from ganjobs.models import build_generator
 from ganjobs.preprocess import Preprocessor
 
 
-def _folder(tmp_path, k: int, calibrate: bool, target: np.ndarray | None = None):
-    cfg = resolve_config("tiny", seed=3)
+def _folder(tmp_path, k: int, calibrate: bool, target: np.ndarray | None = None,
+            body: bool = False):
+    cfg = resolve_config("tiny", seed=3, calibrate_body=body)
     gen = torch.Generator().manual_seed(3)
     state = build_generator(cfg.model, k, cfg.data.window, gen).state_dict()
     rng = np.random.default_rng(0)
@@ -65,3 +68,29 @@ def test_degenerate_generator_output_is_refused():
     state = {k: torch.zeros_like(v) for k, v in state.items()}  # constant output
     with pytest.raises(GanjobsError, match="calibration impossible"):
         fit_calibration(cfg, state, 2)
+
+
+def test_body_calibration_matches_the_targets_quantiles_and_keeps_the_tails(tmp_path):
+    rng = np.random.default_rng(2)
+    target = np.column_stack([rng.standard_t(3, 20_000), rng.laplace(0.1, 0.5, 20_000)])
+    target = (target - target.mean(0)) / target.std(0)
+    model, pre, cfg = _folder(tmp_path, 2, True, target, body=True)
+    body = model.meta["calibration"]["body"]
+    assert body["probs"][0] == 0.05 and body["probs"][-1] == 0.95 and len(body["probs"]) == 91
+    paths = model.sample(CALIBRATION_PATHS, cfg.data.window, CALIBRATION_SEED)
+    y = pre.transform(paths.reshape(-1, 2).astype(np.float64))
+    probs = [0.05, 0.25, 0.5, 0.75, 0.95]
+    np.testing.assert_allclose(np.quantile(y, probs, axis=0), np.quantile(target, probs, axis=0),
+                               atol=2e-3)
+    # Continuous and increasing everywhere; beyond the outer knots a pure shift.
+    src = np.asarray(body["source"])
+    grid = np.linspace(src.min() - 5, src.max() + 5, 20_001)[:, None].repeat(2, axis=1)
+    mapped = apply_body(grid, body)
+    assert np.all(np.diff(mapped, axis=0) > 0)
+    assert np.abs(np.diff(mapped, axis=0)).max() < 0.05
+    low = grid[:, 0] < src[0, 0] - 1
+    np.testing.assert_allclose(mapped[low, 0] - grid[low, 0],
+                               body["target"][0][0] - src[0, 0], atol=1e-9)
+    # Without the flag nothing of the body is fitted.
+    plain, _, _ = _folder(tmp_path, 2, True, target)
+    assert "body" not in plain.meta["calibration"]
