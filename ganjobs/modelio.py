@@ -22,6 +22,7 @@ from safetensors.torch import save as save_safetensors
 
 from ganjobs.config import GanConfig, config_from_dict
 from ganjobs.errors import GanjobsError
+from ganjobs.marginal import apply_body, fit_body
 from ganjobs.models import build_generator, draw_noise
 from ganjobs.preprocess import Preprocessor
 from ganjobs.storage import (
@@ -43,9 +44,6 @@ WEIGHTS_FILE = "generator.safetensors"
 #: calibration of given weights is reproducible.
 CALIBRATION_PATHS = 4096
 CALIBRATION_SEED = 20_181_228
-#: Probabilities of the knots of the marginal (body) calibration: the central 90% of each
-#: symbol's daily distribution, in 1% steps. The tails beyond stay the generator's own.
-BODY_PROBS = tuple(round(0.05 + 0.01 * i, 2) for i in range(91))
 
 
 CPU_CHUNK = 256  # paths per forward pass on a CPU
@@ -100,36 +98,8 @@ def fit_calibration(cfg: GanConfig, generator_state: dict[str, torch.Tensor], k:
            "target_corr": corr.tolist(), "paths": CALIBRATION_PATHS,
            "horizon": cfg.data.window, "seed": CALIBRATION_SEED}
     if cfg.preprocess.calibrate_body and target is not None:
-        cal["body"] = _fit_body((flat - mean) @ matrix, np.asarray(target, float))
+        cal["body"] = fit_body((flat - mean) @ matrix, np.asarray(target, float))
     return cal
-
-
-def _fit_body(sample: np.ndarray, target: np.ndarray) -> dict[str, Any]:
-    """Knots of the monotone map from the (affine-calibrated) generator's daily quantiles
-    to the training data's, per symbol, at :data:`BODY_PROBS`."""
-    probs = np.asarray(BODY_PROBS)
-    source = np.quantile(sample, probs, axis=0).T  # (k, knots)
-    dest = np.quantile(target, probs, axis=0).T
-    if np.any(np.diff(source, axis=1) <= 0):
-        raise GanjobsError("output calibration impossible: the generator's daily quantiles "
-                           "are not strictly increasing")
-    return {"probs": probs.tolist(), "source": source.tolist(), "target": dest.tolist()}
-
-
-def apply_body(y: np.ndarray, body: dict[str, Any]) -> np.ndarray:
-    """Map each symbol's values through the piecewise-linear body map of :func:`_fit_body`.
-
-    Between the outer knots a value moves to the training data's quantile of its own
-    generator quantile; beyond them it shifts by the outer knot's offset, so the tails keep
-    the generator's shape and the map stays continuous and increasing.
-    """
-    out = np.empty_like(y)
-    for j, (src, dst) in enumerate(zip(body["source"], body["target"], strict=True)):
-        src, dst, v = np.asarray(src), np.asarray(dst), y[..., j]
-        mapped = np.interp(v, src, dst)
-        mapped = np.where(v < src[0], v + (dst[0] - src[0]), mapped)
-        out[..., j] = np.where(v > src[-1], v + (dst[-1] - src[-1]), mapped)
-    return out
 
 
 def write_model_folder(out: str, *, cfg: GanConfig, generator_state: dict[str, torch.Tensor],

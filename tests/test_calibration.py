@@ -9,10 +9,10 @@ import torch
 
 from ganjobs.config import resolve_config
 from ganjobs.errors import GanjobsError
+from ganjobs.marginal import apply_body, fit_body
 from ganjobs.modelio import (
     CALIBRATION_PATHS,
     CALIBRATION_SEED,
-    apply_body,
     fit_calibration,
     load_model,
     write_model_folder,
@@ -70,7 +70,7 @@ def test_degenerate_generator_output_is_refused():
         fit_calibration(cfg, state, 2)
 
 
-def test_body_calibration_matches_the_targets_quantiles_and_keeps_the_tails(tmp_path):
+def test_body_calibration_matches_the_targets_quantiles_mean_and_variance(tmp_path):
     rng = np.random.default_rng(2)
     target = np.column_stack([rng.standard_t(3, 20_000), rng.laplace(0.1, 0.5, 20_000)])
     target = (target - target.mean(0)) / target.std(0)
@@ -79,18 +79,32 @@ def test_body_calibration_matches_the_targets_quantiles_and_keeps_the_tails(tmp_
     assert body["probs"][0] == 0.05 and body["probs"][-1] == 0.95 and len(body["probs"]) == 91
     paths = model.sample(CALIBRATION_PATHS, cfg.data.window, CALIBRATION_SEED)
     y = pre.transform(paths.reshape(-1, 2).astype(np.float64))
+    # The knots' quantiles are the target's up to the final shift (which restores the mean).
     probs = [0.05, 0.25, 0.5, 0.75, 0.95]
-    np.testing.assert_allclose(np.quantile(y, probs, axis=0), np.quantile(target, probs, axis=0),
-                               atol=2e-3)
-    # Continuous and increasing everywhere; beyond the outer knots a pure shift.
-    src = np.asarray(body["source"])
-    grid = np.linspace(src.min() - 5, src.max() + 5, 20_001)[:, None].repeat(2, axis=1)
-    mapped = apply_body(grid, body)
-    assert np.all(np.diff(mapped, axis=0) > 0)
-    assert np.abs(np.diff(mapped, axis=0)).max() < 0.05
-    low = grid[:, 0] < src[0, 0] - 1
-    np.testing.assert_allclose(mapped[low, 0] - grid[low, 0],
-                               body["target"][0][0] - src[0, 0], atol=1e-9)
+    shift = np.asarray(body["shift"])
+    np.testing.assert_allclose(np.quantile(y, probs, axis=0) - shift,
+                               np.quantile(target, probs, axis=0), atol=2e-3)
+    np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(y.var(axis=0), 1.0, atol=2e-3)
     # Without the flag nothing of the body is fitted.
     plain, _, _ = _folder(tmp_path, 2, True, target)
     assert "body" not in plain.meta["calibration"]
+
+
+def test_body_map_is_continuous_increasing_and_linear_in_the_tails():
+    rng = np.random.default_rng(3)
+    sample = np.column_stack([rng.normal(size=50_000), rng.standard_t(5, 50_000)])
+    target = np.column_stack([rng.standard_t(4, 50_000), rng.normal(size=50_000)])
+    body = fit_body(sample, target)
+    mapped = apply_body(sample, body)
+    np.testing.assert_allclose(mapped.mean(0), target.mean(0), atol=1e-9)
+    np.testing.assert_allclose(mapped.var(0), target.var(0), rtol=1e-9)
+    src = np.asarray(body["source"])
+    grid = np.linspace(src.min() - 5, src.max() + 5, 20_001)[:, None].repeat(2, axis=1)
+    out = apply_body(grid, body)
+    assert np.all(np.diff(out, axis=0) > 0) and np.abs(np.diff(out, axis=0)).max() < 0.05
+    low = grid[:, 0] < src[0, 0]
+    slopes = np.diff(out[low, 0]) / np.diff(grid[low, 0])
+    np.testing.assert_allclose(slopes, body["tail_scale"][0], rtol=1e-6)
+    # Heavier-tailed target than sample: the tails stretch to carry the variance.
+    assert body["tail_scale"][0] > 1.0 > body["tail_scale"][1]
