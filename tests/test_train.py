@@ -180,6 +180,9 @@ def test_two_workers_ddp_keep_identical_weights_and_publish(ray_cluster, sample_
                                                             + data["n_holdout_returns"])))
     assert meta["preprocess"]["lambert_w"] and len(meta["preprocess"]["delta"]) == 3
     assert meta["code_version"] and meta["created_at"] and len(model.fingerprint) == 64
+    # Both calibrations were fitted on the training returns, one body map per symbol.
+    cal = meta["calibration"]
+    assert cal["kind"] == "affine" and len(cal["body"]["target"]) == 3
 
     a = model.sample(5, 30, seed=9)
     b = load_model(out).sample(5, 30, seed=9)
