@@ -222,7 +222,7 @@ class PreprocessConfig(_Section):
         central 90%) onto the training data's quantiles by a monotone piecewise-linear map;
         beyond it the tails keep the generator's shape, scaled so that the variance stays
         the data's, and a shift keeps the mean (see :mod:`ganjobs.marginal`). An 800-step
-        GAN leaves the body's width 5-10% off (it shapes the tails and the dynamics, where
+        GAN leaves the body's width up to 10% off (it shapes the tails and the dynamics, where
         it earns its keep), and one-day distances and the discriminative score read the body
         first. What the map does not touch: the order of every value within its symbol,
         hence the paths' dependence over time and across symbols, and the shape of the
