@@ -75,7 +75,9 @@ def fit_calibration(cfg: GanConfig, generator_state: dict[str, torch.Tensor], k:
     :data:`CALIBRATION_SEED`; :meth:`GanModel.sample` then maps ``y`` to
     ``(y - m) L_g^-T L_t^T`` where ``L_t L_t'`` is the correlation matrix of the
     (standardised) training data ``target`` (identity when it is not given, or ``k == 1``).
-    No path is rejected or clipped; the map is one fixed linear function.
+    With ``cfg.preprocess.calibrate_body`` and a ``target``, the same sample, mapped, also
+    fits each symbol's monotone body map onto ``target`` (``body``; see
+    :mod:`ganjobs.marginal`), applied after the affine map. No path is rejected or clipped.
     """
     g_model = build_generator(cfg.model, k, cfg.data.window)
     g_model.load_state_dict(generator_state, strict=True)
