@@ -92,13 +92,14 @@ def run_ray(preset: str, steps: int, device: str, data: np.ndarray, workers: int
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
+    from ganjobs.cluster import start_local_ray
+
     gpu = device == "cuda"
     cpus = os.cpu_count() or 1
     threads = max(1, cpus // workers)
     if not ray.is_initialized():
         # Worker logs stay in Ray's log files: the table is the output.
-        ray.init(num_cpus=cpus, logging_level="WARNING", include_dashboard=False,
-                 log_to_driver=False)
+        start_local_ray(num_cpus=cpus, logging_level="WARNING", log_to_driver=False)
     with tempfile.TemporaryDirectory(prefix="bench-train-") as storage:
         trainer = TorchTrainer(
             train_loop_per_worker,

@@ -27,7 +27,7 @@ import numpy as np
 # Train V2 is the API this module is written against; set before ray.train is imported.
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 
-from ganjobs.cluster import check_shared_storage  # noqa: E402
+from ganjobs.cluster import check_shared_storage, start_local_ray  # noqa: E402
 from ganjobs.config import GanConfig, resolve_config  # noqa: E402
 from ganjobs.errors import GanjobsError, StorageError  # noqa: E402
 from ganjobs.ingest import MarketData, load_market_data  # noqa: E402
@@ -176,14 +176,15 @@ def _connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     target = address or os.environ.get("RAY_ADDRESS") or None
-    # Inside a Ray job the job's runtime env already applies; adding one would conflict.
-    runtime_env = {"env_vars": _forwarded_env(local=True)} if target is None else None
+    if target is None:
+        start_local_ray(_forwarded_env(local=True), logging_level="WARNING", log_to_driver=True)
+        return True
     try:
-        ray.init(address=target, runtime_env=runtime_env, logging_level="WARNING",
-                 log_to_driver=True)
+        # Inside a Ray job the job's runtime env already applies; adding one would conflict.
+        ray.init(address=target, logging_level="WARNING", log_to_driver=True)
     except ConnectionError as exc:
         raise GanjobsError(f"cannot connect to the Ray cluster at {target}: {exc}") from None
-    return target is None
+    return False
 
 
 def _worker_resources(cfg: GanConfig) -> tuple[dict[str, float], int]:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from ganjobs.cluster import start_local_ray
 from ganjobs.config import PRESETS, resolve_config
 from ganjobs.errors import GanjobsError
 from ganjobs.modelio import load_model
@@ -37,7 +38,7 @@ def ray_cluster():
 
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, logging_level="WARNING", include_dashboard=False)
+    start_local_ray(num_cpus=2, logging_level="WARNING")
     yield ray
     ray.shutdown()
 

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 
+from ganjobs.cluster import start_local_ray
 from ganjobs.config import resolve_config
 from ganjobs.modelio import load_model
 from ganjobs.preprocess import Preprocessor
@@ -267,11 +268,30 @@ def ray_cluster():
     if ray.is_initialized():
         ray.shutdown()
     temp = tempfile.mkdtemp(prefix="gjr-", dir="/tmp")
-    ray.init(address="local", num_cpus=2, logging_level="WARNING", include_dashboard=False,
-             _temp_dir=temp)
+    start_local_ray(num_cpus=2, logging_level="WARNING", _temp_dir=temp)
     yield ray
     ray.shutdown()
     shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_state_api_of_a_local_cluster_is_its_own(ray_cluster):
+    """Ray Train's placement-group cleaner kills a run whose controller the state API cannot see.
+
+    Without its own dashboard, a cluster's processes ask 127.0.0.1:8265, where another Ray
+    cluster's dashboard (another run, another test) answers "no such actor".
+    """
+
+    @ray_cluster.remote(num_cpus=0)
+    class Probe:
+        def own_state(self) -> str | None:
+            from ray.util.state import get_actor
+
+            found = get_actor(ray_cluster.get_runtime_context().get_actor_id(), timeout=30)
+            return None if found is None else found.state
+
+    probe = Probe.remote()
+    assert ray_cluster.get(probe.own_state.remote(), timeout=120) == "ALIVE"
+    ray_cluster.kill(probe)
 
 
 @pytest.mark.slow
