@@ -165,16 +165,34 @@ class LossConfig(_Section):
     gp_weight : float or None
         Weight of the gradient penalty on the critic. ``None`` resolves to 10 for ``wgan-gp``
         (Gulrajani et al.) and 0 (no penalty) for the others.
+    facts_weight : float
+        Weight of the stylized-facts penalty on the generator (see :mod:`ganjobs.stylized`):
+        the squared distance between the ``|r|`` autocorrelation and leverage curves of
+        generated paths of ``facts_length`` days and those of every such window of the
+        training returns. The critic's windows are then the last ``data.window`` days of
+        those paths. 0: off (the generator learns from the critic alone).
+    facts_length : int
+        Length (days) of the generated paths and real windows the curves are taken over: a
+        year, the default horizon of a scenario set.
+    facts_lags : int
+        Lags ``1..facts_lags`` of the ``|r|`` autocorrelation (the leverage curve takes the
+        first 20 of them at most).
     """
 
     kind: Literal["bce", "wgan-gp", "hinge"] = "wgan-gp"
     gp_weight: float | None = Field(None, ge=0.0)
+    facts_weight: float = Field(0.0, ge=0.0, le=1e6)
+    facts_length: int = Field(252, ge=3, le=4096)
+    facts_lags: int = Field(50, ge=1, le=1024)
 
     @model_validator(mode="after")
     def _resolve_gp(self) -> LossConfig:
         if self.gp_weight is None:
             # Through __dict__: validate_assignment would re-run this validator recursively.
             self.__dict__["gp_weight"] = 10.0 if self.kind == "wgan-gp" else 0.0
+        if self.facts_lags >= self.facts_length:
+            raise ValueError(f"facts_lags ({self.facts_lags}) must be below facts_length "
+                             f"({self.facts_length})")
         return self
 
 
@@ -435,7 +453,8 @@ def resolve_config(preset: str | None = None, **overrides: Any) -> GanConfig:
 #: model recorded without them was trained with (defaults may differ).
 _ADDED_FIELDS: dict[str, dict[str, Any]] = {"model": {"noise_halflives": [],
                                                        "critic_horizons": []},
-                                             "preprocess": {"calibrate_body": False}}
+                                             "preprocess": {"calibrate_body": False},
+                                             "loss": {"facts_weight": 0.0}}
 
 
 def config_from_dict(tree: dict[str, Any]) -> GanConfig:

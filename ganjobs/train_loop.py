@@ -33,6 +33,7 @@ from ganjobs.config import GanConfig, config_from_dict
 from ganjobs.errors import GanjobsError
 from ganjobs.losses import d_loss, g_loss, gradient_penalty, interpolate
 from ganjobs.models import build_critic, build_generator, draw_noise, state_hash, unwrap
+from ganjobs.stylized import data_curves, facts_penalty
 from ganjobs.train_session import LocalSession, Session, open_session
 
 CHECKPOINT_FORMAT = "ganjobs.checkpoint/1"
@@ -136,6 +137,11 @@ class Trainer:
         self.G = session.prepare(g_model)
         self.D = session.prepare(d_model)
         self.noise_len = unwrap(self.G).noise_length(self.window)
+        lc = cfg.loss
+        #: Real |r| ACF and leverage curves the generator's paths are pulled to (or None).
+        self.facts = (data_curves(self.sampler.data, lc.facts_length, lc.facts_lags)
+                      if lc.facts_weight > 0 else None)
+        self.facts_noise_len = unwrap(self.G).noise_length(max(lc.facts_length, self.window))
         # bf16 autocast pays off on GPUs only (see TrainConfig.bf16).
         self.amp = cfg.train.bf16 and self.device.type == "cuda"
         fused = self.device.type == "cuda"
@@ -253,9 +259,19 @@ class Trainer:
         }
 
     # --- one step ----------------------------------------------------------------------
-    def _noise(self, batch: int) -> torch.Tensor:
-        return draw_noise(batch, self.cfg.model.noise_dim, self.noise_len, self.cfg.model,
-                          self.rng, self.device)
+    def _noise(self, batch: int, length: int | None = None) -> torch.Tensor:
+        return draw_noise(batch, self.cfg.model.noise_dim, length or self.noise_len,
+                          self.cfg.model, self.rng, self.device)
+
+    def _generator_loss(self, batch: int) -> torch.Tensor:
+        """Adversarial loss of fresh paths, plus the stylized-facts penalty when on: one
+        generator forward either way (a DDP module sees one forward per backward)."""
+        kind = self.cfg.loss.kind
+        if self.facts is None:
+            return g_loss(kind, self.D(self.G(self._noise(batch))))
+        paths = self.G(self._noise(batch, self.facts_noise_len)).float()
+        adversarial = g_loss(kind, self.D(paths[:, -self.window:]))
+        return adversarial + self.cfg.loss.facts_weight * facts_penalty(paths, self.facts)
 
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One generator update after ``n_critic`` critic updates; returns device tensors
@@ -283,12 +299,11 @@ class Trainer:
                     loss_d = d_loss(kind, s_real, s_fake)
             loss_d.backward()
             self.opt_d.step()
-        noise = self._noise(batch)
         self.opt_g.zero_grad(set_to_none=True)
         # The critic's weight gradients from this backward are discarded (cleared before its
         # next step), so skip their all-reduce.
         with self.session.no_sync(self.D), _autocast(self.device, amp):
-            loss_g = g_loss(kind, self.D(self.G(noise)))
+            loss_g = self._generator_loss(batch)
         loss_g.backward()
         self.opt_g.step()
         self.step += 1
