@@ -181,7 +181,7 @@ class LossConfig(_Section):
 
     kind: Literal["bce", "wgan-gp", "hinge"] = "wgan-gp"
     gp_weight: float | None = Field(None, ge=0.0)
-    facts_weight: float = Field(0.0, ge=0.0, le=1e6)
+    facts_weight: float = Field(10.0, ge=0.0, le=1e6)
     facts_length: int = Field(252, ge=3, le=4096)
     facts_lags: int = Field(50, ge=1, le=1024)
 
@@ -340,6 +340,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
         "data": {"window": 16},
         "model": {"g_channels": 8, "d_channels": 8, "noise_dim": 2, "mlp_hidden": 16},
+        "loss": {"facts_length": 32, "facts_lags": 8},
         "preprocess": {"lambert_w": True},
         "train": {"steps": 4, "batch_size": 8, "checkpoint_every": 2, "log_every": 1,
                   "max_failures": 0},
@@ -349,6 +350,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "quantgan": {
         "model": {"g_head": "linear", "critic_abs": False, "noise_halflives": [],
                   "critic_horizons": []},
+        "loss": {"facts_weight": 0.0},
         "preprocess": {"lambert_w": True, "calibrate_body": False},
     },
     # The classic GAN: fully connected generator and discriminator, cross-entropy loss.
@@ -356,7 +358,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "model": {"arch": "mlp", "critic_abs": False, "noise_halflives": [],
                   "critic_horizons": []},
         "preprocess": {"calibrate_body": False},
-        "loss": {"kind": "bce"},
+        "loss": {"kind": "bce", "facts_weight": 0.0},
     },
 }
 

@@ -386,8 +386,8 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     """JSON-friendly training summary from rank 0's last report."""
-    keep = ("step", "start_step", "d_loss", "g_loss", "gp", "steps_per_s", "samples_per_s",
-            "elapsed_s", "world_size", "g_hash", "g_hashes", "ranks_in_sync",
+    keep = ("step", "start_step", "d_loss", "g_loss", "gp", "facts", "steps_per_s",
+            "samples_per_s", "elapsed_s", "world_size", "g_hash", "g_hashes", "ranks_in_sync",
             "train_seconds", "steps_done", "mean_steps_per_s", "mean_samples_per_s",
             "lr_g", "lr_d")
     out = {}

@@ -263,19 +263,22 @@ class Trainer:
         return draw_noise(batch, self.cfg.model.noise_dim, length or self.noise_len,
                           self.cfg.model, self.rng, self.device)
 
-    def _generator_loss(self, batch: int) -> torch.Tensor:
-        """Adversarial loss of fresh paths, plus the stylized-facts penalty when on: one
+    def _generator_losses(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Adversarial loss of fresh paths and the stylized-facts penalty (0 when off): one
         generator forward either way (a DDP module sees one forward per backward)."""
         kind = self.cfg.loss.kind
         if self.facts is None:
-            return g_loss(kind, self.D(self.G(self._noise(batch))))
+            adversarial = g_loss(kind, self.D(self.G(self._noise(batch))))
+            return adversarial, torch.zeros((), device=self.device)
         paths = self.G(self._noise(batch, self.facts_noise_len)).float()
         adversarial = g_loss(kind, self.D(paths[:, -self.window:]))
-        return adversarial + self.cfg.loss.facts_weight * facts_penalty(paths, self.facts)
+        return adversarial, facts_penalty(paths, self.facts)
 
-    def train_step(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def train_step(self) -> tuple[torch.Tensor, ...]:
         """One generator update after ``n_critic`` critic updates; returns device tensors
-        ``(d_loss, g_loss, gradient penalty)`` without synchronising with the host."""
+        ``(d_loss, g_loss, gradient penalty, facts penalty)`` without synchronising with the
+        host (``g_loss`` is the adversarial part; the generator minimises
+        ``g_loss + loss.facts_weight * facts``)."""
         cfg, batch = self.cfg, self.cfg.train.batch_size
         kind, gp_w = cfg.loss.kind, float(cfg.loss.gp_weight or 0.0)
         amp = self.amp
@@ -303,11 +306,11 @@ class Trainer:
         # The critic's weight gradients from this backward are discarded (cleared before its
         # next step), so skip their all-reduce.
         with self.session.no_sync(self.D), _autocast(self.device, amp):
-            loss_g = self._generator_loss(batch)
-        loss_g.backward()
+            loss_g, facts = self._generator_losses(batch)
+        (loss_g + cfg.loss.facts_weight * facts).backward()
         self.opt_g.step()
         self.step += 1
-        return loss_d.detach(), loss_g.detach(), gp.detach()
+        return loss_d.detach(), loss_g.detach(), gp.detach(), facts.detach()
 
 
 class _Tracker:
@@ -321,15 +324,17 @@ class _Tracker:
 
     def reset(self) -> None:
         device = self.device
-        self.sums = torch.zeros(3, device=device, dtype=torch.float64)
+        self.sums = torch.zeros(4, device=device, dtype=torch.float64)
         self.count = 0
         # [first non-finite step, first exploded step]; losses (d, g) at each.
         self.bad_step = torch.full((2,), _NO_BAD, device=device, dtype=torch.int64)
         self.bad_vals = torch.zeros(2, 2, device=device)
 
-    def add(self, step: int, ld: torch.Tensor, lg: torch.Tensor, gp: torch.Tensor) -> None:
-        vals = torch.stack([ld.float(), lg.float(), gp.float()])
-        finite = torch.isfinite(vals[:2]).all()
+    def add(self, step: int, ld: torch.Tensor, lg: torch.Tensor, gp: torch.Tensor,
+            facts: torch.Tensor | None = None) -> None:
+        facts = torch.zeros((), device=self.device) if facts is None else facts
+        vals = torch.stack([ld.float(), lg.float(), gp.float(), facts.float()])
+        finite = torch.isfinite(vals).all()
         exploded = finite & (vals[0].abs() > self.threshold)
         first = torch.stack([~finite, exploded]) & (self.bad_step == _NO_BAD)
         self.bad_step = torch.where(first, step, self.bad_step)
@@ -338,10 +343,10 @@ class _Tracker:
         self.count += 1
 
     def means(self) -> dict[str, float]:
-        d, g, p = (self.sums / max(self.count, 1)).tolist()
+        d, g, p, f = (self.sums / max(self.count, 1)).tolist()
         self.sums.zero_()
         self.count = 0
-        return {"d_loss": d, "g_loss": g, "gp": p}
+        return {"d_loss": d, "g_loss": g, "gp": p, "facts": f}
 
 
 def _check_health(session: Session, tracker: _Tracker) -> dict[str, Any] | None:
@@ -458,9 +463,9 @@ def _run(cfg: GanConfig, trainer: Trainer, session: Session) -> dict[str, Any]:
                 f"{tc.steps} on {session.world_size} worker(s), device {session.device}"
                 f"{' (bf16)' if trainer.amp else ''}, batch {tc.batch_size}/worker")
     while trainer.step < tc.steps:
-        ld, lg, gp = trainer.train_step()
+        ld, lg, gp, facts = trainer.train_step()
         step = trainer.step
-        tracker.add(step, ld, lg, gp)
+        tracker.add(step, ld, lg, gp, facts)
         if t_first is None:
             t_first = time.perf_counter()
         last = step == tc.steps
@@ -481,8 +486,9 @@ def _run(cfg: GanConfig, trainer: Trainer, session: Session) -> dict[str, Any]:
                    "elapsed_s": now - t_start, "world_size": session.world_size,
                    "lr_g": trainer.lr_g, "lr_d": trainer.lr_d,
                    "recoveries": list(trainer.recoveries)}
+        facts_part = f"facts {metrics['facts']:.4f} " if trainer.facts is not None else ""
         session.log(f"step {step}/{tc.steps} d_loss {metrics['d_loss']:.4f} g_loss "
-                    f"{metrics['g_loss']:.4f} gp {metrics['gp']:.4f} "
+                    f"{metrics['g_loss']:.4f} gp {metrics['gp']:.4f} {facts_part}"
                     f"{rate:.2f} steps/s {rate * global_batch:.0f} samples/s")
         if ckpt:
             hashes = session.all_gather(state_hash(trainer.G))

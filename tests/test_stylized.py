@@ -79,3 +79,15 @@ def test_the_penalty_pulls_the_generator_to_the_data_curves():
 
     # Measured: 0.119 -> 0.020, 0.103 -> 0.014, 0.118 -> 0.018 for seeds 0, 1, 2.
     assert distance(200.0) < 0.5 * distance(0.0)
+
+
+def test_training_reports_the_penalty_apart_from_the_adversarial_loss():
+    train_data = _clustered(np.random.default_rng(4), 1, 400, 2)[0].astype(np.float32)
+    cfg = resolve_config("tiny", steps=2)
+    on = train_loop_per_worker({"gan": cfg.model_dump(), "data": train_data, "threads": 1})
+    assert cfg.loss.facts_weight > 0 and on["metrics"]["facts"] > 0
+    off_cfg = resolve_config("tiny", steps=2, facts_weight=0.0)
+    off = train_loop_per_worker({"gan": off_cfg.model_dump(), "data": train_data, "threads": 1})
+    assert off["metrics"]["facts"] == 0.0
+    assert np.isfinite(on["metrics"]["g_loss"]) and on["metrics"]["g_hash"] != off["metrics"][
+        "g_hash"]
