@@ -22,8 +22,8 @@ def _lagged_sums(a: torch.Tensor, b: torch.Tensor, lags: int) -> torch.Tensor:
     """``Σ_t a_t b_{t+k}`` for ``k = 1..lags`` along dim 1 of ``(n, L, k)`` tensors (FFT)."""
     length = a.shape[1]
     size = 2 * length  # zero padding: no wrap-around
-    fa = torch.fft.rfft(a.float(), n=size, dim=1)
-    fb = torch.fft.rfft(b.float(), n=size, dim=1)
+    fa = torch.fft.rfft(a, n=size, dim=1)
+    fb = torch.fft.rfft(b, n=size, dim=1)
     return torch.fft.irfft(fa.conj() * fb, n=size, dim=1)[:, 1: lags + 1]
 
 
@@ -43,12 +43,13 @@ def fact_curves(x: torch.Tensor, acf_lags: int) -> tuple[torch.Tensor, torch.Ten
     leverage : Tensor, shape (k, min(LEVERAGE_LAGS, acf_lags))
     """
     eps = 1e-12
-    v = x.float().abs()
+    x = x.float()
+    v = x.abs()
     v = v - v.mean(dim=1, keepdim=True)
     vv = v.square().sum(dim=1)  # (n, k)
     acf = _lagged_sums(v, v, acf_lags) / (vv[:, None] + eps)
-    r = x.float() - x.float().mean(dim=1, keepdim=True)
-    s = x.float().square()
+    r = x - x.mean(dim=1, keepdim=True)
+    s = x.square()
     s = s - s.mean(dim=1, keepdim=True)
     den = (r.square().sum(dim=1) * s.square().sum(dim=1)).sqrt()
     lev_lags = min(LEVERAGE_LAGS, acf_lags)

@@ -266,12 +266,11 @@ class Trainer:
     def _generator_losses(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Adversarial loss of fresh paths and the stylized-facts penalty (0 when off): one
         generator forward either way (a DDP module sees one forward per backward)."""
-        kind = self.cfg.loss.kind
-        if self.facts is None:
-            adversarial = g_loss(kind, self.D(self.G(self._noise(batch))))
+        on = self.facts is not None
+        paths = self.G(self._noise(batch, self.facts_noise_len if on else self.noise_len))
+        adversarial = g_loss(self.cfg.loss.kind, self.D(paths[:, -self.window:]))
+        if not on:
             return adversarial, torch.zeros((), device=self.device)
-        paths = self.G(self._noise(batch, self.facts_noise_len)).float()
-        adversarial = g_loss(kind, self.D(paths[:, -self.window:]))
         return adversarial, facts_penalty(paths, self.facts)
 
     def train_step(self) -> tuple[torch.Tensor, ...]:

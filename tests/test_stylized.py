@@ -9,6 +9,7 @@ import torch
 from ganjobs.config import config_from_dict, resolve_config
 from ganjobs.errors import GanjobsError
 from ganjobs.evaluate.metrics import acf_rows, leverage_rows
+from ganjobs.models import build_generator, draw_noise
 from ganjobs.stylized import data_curves, fact_curves, facts_penalty
 from ganjobs.train_loop import train_loop_per_worker
 
@@ -68,8 +69,6 @@ def test_the_penalty_pulls_the_generator_to_the_data_curves():
                              facts_lags=20, lambert_w=False, max_recoveries=0, lr_g=3e-3,
                              log_every=100, checkpoint_every=100)
         out = train_loop_per_worker({"gan": cfg.model_dump(), "data": data, "threads": 1})
-        from ganjobs.models import build_generator, draw_noise
-
         g = build_generator(cfg.model, 1, cfg.data.window, torch.Generator().manual_seed(0))
         g.load_state_dict(out["generator"])
         z = draw_noise(256, cfg.model.noise_dim, g.noise_length(100), cfg.model,
