@@ -177,6 +177,14 @@ class LossConfig(_Section):
     facts_lags : int
         Lags ``1..facts_lags`` of the ``|r|`` autocorrelation (the leverage curve takes the
         first 20 of them at most).
+    facts_vol_window : int
+        With the penalty on, also compare the quantiles of the log standard deviation of
+        every window of this many days (realized volatility) with the training data's
+        (see :func:`ganjobs.stylized.vol_quantiles`); 0: not. Default 20 days, a month.
+    facts_estimator : {"split", "square"}
+        How a batch estimates the penalty: ``square`` squares the batch's deviation from the
+        data's facts, ``split`` multiplies the deviations of its two halves, which leaves
+        out the batch's sampling variance (see :func:`ganjobs.stylized.facts_penalty`).
     """
 
     kind: Literal["bce", "wgan-gp", "hinge"] = "wgan-gp"
@@ -184,6 +192,8 @@ class LossConfig(_Section):
     facts_weight: float = Field(10.0, ge=0.0, le=1e6)
     facts_length: int = Field(252, ge=3, le=4096)
     facts_lags: int = Field(50, ge=1, le=1024)
+    facts_vol_window: int = Field(20, ge=0, le=4096)
+    facts_estimator: Literal["split", "square"] = "split"
 
     @model_validator(mode="after")
     def _resolve_gp(self) -> LossConfig:
@@ -193,6 +203,9 @@ class LossConfig(_Section):
         if self.facts_lags >= self.facts_length:
             raise ValueError(f"facts_lags ({self.facts_lags}) must be below facts_length "
                              f"({self.facts_length})")
+        if self.facts_vol_window == 1 or self.facts_vol_window > self.facts_length:
+            raise ValueError(f"facts_vol_window ({self.facts_vol_window}) must be 0 (off) or "
+                             f"in [2, facts_length ({self.facts_length})]")
         return self
 
 
@@ -456,7 +469,9 @@ def resolve_config(preset: str | None = None, **overrides: Any) -> GanConfig:
 _ADDED_FIELDS: dict[str, dict[str, Any]] = {"model": {"noise_halflives": [],
                                                        "critic_horizons": []},
                                              "preprocess": {"calibrate_body": False},
-                                             "loss": {"facts_weight": 0.0}}
+                                             "loss": {"facts_weight": 0.0,
+                                                      "facts_vol_window": 0,
+                                                      "facts_estimator": "square"}}
 
 
 def config_from_dict(tree: dict[str, Any]) -> GanConfig:

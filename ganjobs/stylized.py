@@ -8,6 +8,12 @@ windows sees lags up to a few weeks only, and after a fixed short budget the gen
 over paths of ``loss.facts_length`` days with the same curves of every window of that length
 of the training returns, with the estimator of :mod:`ganjobs.evaluate.metrics` (each row
 demeaned on its own, biased sums), so that it learns what the market shows over a year.
+
+The third fact is the distribution of realized volatility: the quantiles of the log standard
+deviation of every ``loss.facts_vol_window``-day window. Pulling the |r| curves up alone let
+the generator reach persistent volatility through too wide swings: crude-oil paths had too
+many calm months (5% quantile of the 20-day standard deviation 0.33 vs the market's 0.37, in
+units of the daily σ), the first thing a classifier of 20-day windows noticed.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import torch
 
 #: Leverage lags: the leverage effect of daily index returns fades within a month.
 LEVERAGE_LAGS = 20
+#: Probability levels of the realized-volatility quantiles: 2.5%, 7.5%, ..., 97.5%.
+VOL_LEVELS = tuple((i + 0.5) / 20 for i in range(20))
 
 
 def _lagged_sums(a: torch.Tensor, b: torch.Tensor, lags: int) -> torch.Tensor:
@@ -66,12 +74,48 @@ def data_curves(data: torch.Tensor, length: int, acf_lags: int, stride: int = 1
     return fact_curves(windows, acf_lags)
 
 
-def facts_penalty(paths: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor]
-                  ) -> torch.Tensor:
-    """Squared distance of the paths' curves to ``target``: summed over lags, the ``|r|``
-    ACF and the leverage curve added, averaged over symbols (the scores of
-    :mod:`ganjobs.evaluate.metrics` are the square roots of such sums per symbol)."""
+def vol_quantiles(x: torch.Tensor, window: int) -> torch.Tensor:
+    """Quantiles at :data:`VOL_LEVELS` of the log standard deviation of every ``window``-day
+    window of paths ``(n, L, k)``, pooled over paths: shape ``(k, len(VOL_LEVELS))``."""
+    w = x.float().unfold(1, window, 1)  # (n, L - window + 1, k, window)
+    logvol = torch.log(w.std(dim=-1) + 1e-6).reshape(-1, x.shape[2])
+    levels = torch.tensor(VOL_LEVELS, device=x.device)
+    return torch.quantile(logvol, levels, dim=0).T
+
+
+def _deviations(paths: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor],
+                vol: tuple[int, torch.Tensor] | None) -> list[torch.Tensor]:
     acf_t, lev_t = target
     acf, lev = fact_curves(paths, acf_t.shape[1])
-    per_symbol = (acf - acf_t).square().sum(dim=1) + (lev - lev_t).square().sum(dim=1)
+    out = [acf - acf_t, lev - lev_t]
+    if vol is not None:
+        window, vq_t = vol
+        out.append(vol_quantiles(paths, window) - vq_t)
+    return out
+
+
+def facts_penalty(paths: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor],
+                  vol: tuple[int, torch.Tensor] | None = None, split: bool = False
+                  ) -> torch.Tensor:
+    """Squared distance of the paths' facts to the data's, averaged over symbols.
+
+    ``target``: the data's ``|r|`` ACF and leverage curves (squared differences summed over
+    lags: the scores of :mod:`ganjobs.evaluate.metrics` are the square roots of such sums
+    per symbol). ``vol``: ``(window, quantiles)`` of the data's :func:`vol_quantiles`, whose
+    squared differences (log scale, summed over the levels) are added.
+
+    ``split``: instead of squaring the batch's deviation, multiply the deviations of its two
+    halves. The square's expectation is the squared distance of the generator's expected
+    curves *plus* the sampling variance of a batch mean, and minimising that variance pulls
+    the generator towards paths that vary less from one to the next (weaker clustering gives
+    steadier curves); the product of independent halves carries no such term (exactly for
+    the curves, which are means over paths, and to first order for the quantiles). It can be
+    negative.
+    """
+    if split and paths.shape[0] >= 2:
+        h = paths.shape[0] // 2
+        da, db = _deviations(paths[:h], target, vol), _deviations(paths[h: 2 * h], target, vol)
+    else:
+        da = db = _deviations(paths, target, vol)
+    per_symbol = sum((a * b).sum(dim=1) for a, b in zip(da, db, strict=True))
     return per_symbol.mean()

@@ -33,7 +33,7 @@ from ganjobs.config import GanConfig, config_from_dict
 from ganjobs.errors import GanjobsError
 from ganjobs.losses import d_loss, g_loss, gradient_penalty, interpolate
 from ganjobs.models import build_critic, build_generator, draw_noise, state_hash, unwrap
-from ganjobs.stylized import data_curves, facts_penalty
+from ganjobs.stylized import data_curves, facts_penalty, vol_quantiles
 from ganjobs.train_session import LocalSession, Session, open_session
 
 CHECKPOINT_FORMAT = "ganjobs.checkpoint/1"
@@ -141,6 +141,9 @@ class Trainer:
         #: Real |r| ACF and leverage curves the generator's paths are pulled to (or None).
         self.facts = (data_curves(self.sampler.data, lc.facts_length, lc.facts_lags)
                       if lc.facts_weight > 0 else None)
+        vw = min(lc.facts_vol_window, self.sampler.data.shape[0])
+        self.facts_vol = ((vw, vol_quantiles(self.sampler.data[None], vw))
+                          if self.facts is not None and vw >= 2 else None)
         self.facts_noise_len = unwrap(self.G).noise_length(max(lc.facts_length, self.window))
         # bf16 autocast pays off on GPUs only (see TrainConfig.bf16).
         self.amp = cfg.train.bf16 and self.device.type == "cuda"
@@ -271,7 +274,8 @@ class Trainer:
         adversarial = g_loss(self.cfg.loss.kind, self.D(paths[:, -self.window:]))
         if not on:
             return adversarial, torch.zeros((), device=self.device)
-        return adversarial, facts_penalty(paths, self.facts)
+        return adversarial, facts_penalty(paths, self.facts, self.facts_vol,
+                                          self.cfg.loss.facts_estimator == "split")
 
     def train_step(self) -> tuple[torch.Tensor, ...]:
         """One generator update after ``n_critic`` critic updates; returns device tensors
