@@ -18,8 +18,10 @@ from ganjobs.evaluate.metrics import (
     clean_json,
     compute_metrics,
     correlation_error,
+    curve_score,
     discriminative_score,
     leverage_rows,
+    monotone_floor,
     relative_error,
     strategy_pnl,
     var_es,
@@ -205,6 +207,25 @@ def test_clean_json():
     assert out == {"a": 1.5, "b": [None, None], "c": [0, 1], "d": True}
 
 
+def test_monotone_floor_bounds_every_decaying_curve():
+    """No curve that is non-increasing from lag 2 on scores below the monotone floor of a noisy
+    real curve; a decaying real curve (with any lag 1) has floor 0."""
+    rng = np.random.default_rng(5)
+    smooth = 0.2 * np.arange(1, 51) ** -0.4
+    dip = smooth.copy()
+    dip[0] = -0.1
+    assert monotone_floor(smooth) == 0.0
+    assert monotone_floor(dip) == 0.0
+    real = smooth + rng.normal(0.0, 0.02, 50)
+    floor = monotone_floor(real)
+    assert 0.05 < floor < 0.02 * np.sqrt(50)
+    for _ in range(300):
+        candidate = np.sort(rng.uniform(-0.1, 0.4, 50))[::-1]
+        candidate[0] = rng.uniform(-1.0, 1.0)
+        assert curve_score(candidate, real) >= floor - 1e-12
+    assert np.isnan(monotone_floor(np.array([0.1, np.nan, np.nan])))
+
+
 def test_curve_floor_is_the_score_a_perfect_model_gets():
     """When the market *is* the model (both i.i.d. Student-t), the model's curve scores
     scatter around the floor computed from the real chunks; more history lowers it."""
@@ -218,6 +239,8 @@ def test_curve_floor_is_the_score_a_perfect_model_gets():
         m = compute_metrics(fresh, {"model": paths}, ["X"], seed=rep)
         scores.append(m["models"]["model"]["per_symbol"]["X"]["acf_abs"])
         floors.append(m["real"]["X"]["acf_abs_floor"])
+        # a model's curve decays, up to its own small estimation noise (2,000 paths)
+        assert scores[-1] > m["real"]["X"]["acf_abs_monotone_floor"] - 0.02
         assert np.isfinite(m["real"]["X"]["leverage_floor"])
     assert 0.7 < np.mean(scores) / np.mean(floors) < 1.3
     short = compute_metrics(real[: h * 4], {"model": paths}, ["X"])["real"]["X"]

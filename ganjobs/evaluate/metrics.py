@@ -24,6 +24,13 @@ Metric definitions (per symbol unless marked *joint*)
     chunks (assumed independent, which understates it when volatility regimes span chunks).
     A score below the floor means reproducing this sample's noise — what a bootstrap of the
     same history does.
+``acf_abs_monotone_floor``, ``acf_sq_monotone_floor``
+    A hard bound instead of an expectation: the distance from the real curve to the nearest
+    curve that does not rise with the lag from lag 2 on (lag 1 left free: index returns' |r|
+    autocorrelation dips at lag 1), by isotonic regression. The population ACF of |r| and r²
+    of any volatility model in use (GARCH, stochastic volatility, the project's generator)
+    decays with the lag, so none of them can score below it on this sample; only a model
+    that reproduces the real curve's lag-to-lag noise can, which means reusing the history.
 ``var99_1d``, ``es975_1d``, ``var99_10d``, ``es975_10d`` (+ ``_relerr``)
     Loss-side VaR 99% (−1% quantile) and ES 97.5% (−mean below the 2.5% quantile) of 1-day
     and overlapping 10-day returns, and their relative error |synthetic − real| / |real|.
@@ -437,9 +444,22 @@ def _curve_floors(ch: np.ndarray, lags: int) -> dict[str, float]:
         if len(c) < 2:
             out[f"{key}_floor"] = float("nan")
             continue
+        c = c[:, (np.isfinite(c).sum(axis=0) >= 2)]  # lags a short chunk cannot reach
         se2 = np.nanvar(c, axis=0, ddof=1) / len(c)
         out[f"{key}_floor"] = float(np.sqrt(np.nansum(se2)))
     return out
+
+
+def monotone_floor(curve: np.ndarray) -> float:
+    """Lowest :func:`curve_score` against ``curve`` of any curve that is non-increasing from
+    lag 2 on (lag 1 free); NaN when fewer than two lags are defined."""
+    from scipy.optimize import isotonic_regression
+
+    c = np.asarray(curve, dtype=np.float64)[1:]
+    c = c[np.isfinite(c)]
+    if len(c) < 2:
+        return float("nan")
+    return float(np.linalg.norm(c - isotonic_regression(c, increasing=False).x))
 
 
 def _tail_stats(daily: np.ndarray, ten_day: np.ndarray) -> dict[str, float]:
@@ -525,6 +545,8 @@ def build_reference(train: np.ndarray, symbols: Sequence[str], horizon: int,
         ref.curves[sym] = _acf_curves(ch, acf_lags)
         st = _tail_stats(x, aggregate(x, 10))
         st.update(_curve_floors(ch, acf_lags))
+        for key in ("acf_abs", "acf_sq"):
+            st[f"{key}_monotone_floor"] = monotone_floor(ref.curves[sym][key])
         st["sigma"] = float(sigma[j])
         st["strategies"] = _strategy_stats(x, float(sigma[j]))
         ref.real_stats[sym] = st
