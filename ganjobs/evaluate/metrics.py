@@ -27,10 +27,10 @@ Metric definitions (per symbol unless marked *joint*)
 ``acf_abs_monotone_floor``, ``acf_sq_monotone_floor``
     A hard bound instead of an expectation: the distance from the real curve to the nearest
     curve that does not rise with the lag from lag 2 on (lag 1 left free: index returns' |r|
-    autocorrelation dips at lag 1), by isotonic regression. The population ACF of |r| and r²
-    of any volatility model in use (GARCH, stochastic volatility, the project's generator)
-    decays with the lag, so none of them can score below it on this sample; only a model
-    that reproduces the real curve's lag-to-lag noise can, which means reusing the history.
+    autocorrelation dips at lag 1), by isotonic regression. The ACF of |r| and r² of GARCH
+    and stochastic-volatility models decays with the lag (and so do the project's curves, up
+    to their estimation noise), so such a model cannot score below it on this sample; only
+    one that reproduces the real curve's lag-to-lag noise can, which means reusing history.
 ``var99_1d``, ``es975_1d``, ``var99_10d``, ``es975_10d`` (+ ``_relerr``)
     Loss-side VaR 99% (−1% quantile) and ES 97.5% (−mean below the 2.5% quantile) of 1-day
     and overlapping 10-day returns, and their relative error |synthetic − real| / |real|.
