@@ -116,6 +116,11 @@ def test_evaluate_writes_metrics_and_escaped_report(scenario_set, prices, tmp_pa
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert "A&amp;B $x^2$ &#x27;q&#x27;" in page
     assert 'class="best"' in page
+    # Curve scores show the real side's floors, e.g. "floor 0.123 · decaying 0.045".
+    real = m["real"][EVIL[0]]
+    floor, decaying = real["acf_abs_floor"], real["acf_abs_monotone_floor"]
+    assert min(floor, decaying) > 1e-3  # printed with 3 decimals
+    assert f"floor {floor:.3f} · decaying {decaying:.3f}" in page
 
 
 def test_cli_evaluate_without_dates_to_s3(prices, tmp_path, s3_env, capsys):

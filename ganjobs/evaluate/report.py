@@ -106,6 +106,17 @@ def _best(values: Mapping[str, float | None], how: str, real: float | None) -> s
 # --------------------------------------------------------------------------------------------
 
 
+def _floors_text(key: str, real_stats: Mapping[str, Any]) -> str:
+    """``floor F · decaying D`` of a curve score: the expected score of a model with the
+    market's true curve and the lowest score of a curve that decays from lag 2 on."""
+    parts = []
+    for suffix, name in (("_floor", "floor"), ("_monotone_floor", "decaying")):
+        v = real_stats.get(key + suffix)
+        if isinstance(v, (int, float)) and np.isfinite(v):
+            parts.append(f"{name} {_fmt(key, v)}")
+    return " · ".join(parts)
+
+
 def _metric_rows(metrics: Mapping[str, Any], where: str, models: Sequence[str]) -> str:
     """Table rows of one symbol (or ``joint``) with the best value per row highlighted."""
     rows = []
@@ -124,9 +135,15 @@ def _metric_rows(metrics: Mapping[str, Any], where: str, models: Sequence[str]) 
                 "real": "closest to real is best"}[info.best]
         # For VaR/ES errors show the measure itself too: a risk manager reads the level first.
         base = key[: -len("_relerr")] if key.endswith("_relerr") else None
+        floors = _floors_text(key, real_stats)
         if base and base in real_stats:
             real_cell = _fmt_pct(real_stats[base])
             label = f"{info.label} (level · error)"
+        elif floors:
+            # A curve score means little without the score the real curve's own noise allows.
+            real_cell, label = floors, f"{info.label} (real: floors)"
+            hint += ("; real column: expected score of a model with the market's true curve "
+                     "(floor), lowest score of any curve decaying from lag 2 on (decaying)")
         else:
             real_cell = _fmt(key, real) if real is not None else ""
             label = info.label
