@@ -156,6 +156,8 @@ class TCNGenerator(nn.Module):
         self.shock = (nn.Linear(cfg.noise_dim, k, bias=False) if self.head != "linear"
                       else None)
         self.mu = nn.Parameter(torch.zeros(k)) if self.head == "log_volatility" else None
+        #: EGARCH-style response of the next day's volatility to a shock's size (lag1_news).
+        self.news = nn.Parameter(torch.zeros(k)) if cfg.lag1_news else None
         self.receptive_field = self.tcn.receptive_field
 
     def noise_length(self, horizon: int) -> int:
@@ -171,7 +173,12 @@ class TCNGenerator(nn.Module):
             bound = self.LOG_SCALE_BOUND
             return self.mu + torch.exp(bound * torch.tanh(out / bound)) * shock
         loc, scale = out.split(self.k, dim=-1)
-        return loc + F.softplus(scale) * shock
+        vol = F.softplus(scale)
+        if self.news is not None:
+            prev = self.shock(z[:, self.receptive_field - 2: -1, : self.noise_dim])
+            size = prev.abs() / (self.shock.weight.norm(dim=1) + 1e-8) - math.sqrt(2 / math.pi)
+            vol = vol * torch.exp(torch.tanh(self.news) * size)
+        return loc + vol * shock
 
 
 def _score(head: nn.Linear, x: torch.Tensor) -> torch.Tensor:

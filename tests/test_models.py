@@ -240,6 +240,29 @@ def test_log_volatility_head_is_constant_drift_plus_lognormal_scale():
     torch.testing.assert_close(g_model(z), expected)
 
 
+def test_lag1_news_scales_volatility_by_the_previous_shock_size():
+    """``lag1_news``: the volatility of day t is multiplied by exp(tanh(b)·(|e_{t-1}|/s -
+    sqrt(2/pi))), e the shock, s its standard deviation; at b = 0 the model is the plain one
+    with the same weights."""
+    cfg = resolve_config("tiny", noise_halflives=[10.0], lag1_news=True).model
+    plain = resolve_config("tiny", noise_halflives=[10.0]).model
+    g_model = build_generator(cfg, k=2, window=16, generator=_gen())
+    z = draw_noise(4, cfg.noise_dim, g_model.noise_length(20), cfg, _gen(1))
+    torch.testing.assert_close(g_model(z), build_generator(plain, 2, 16, _gen())(z))
+    with torch.no_grad():
+        g_model.news.copy_(torch.tensor([-0.5, 0.3]))
+    rf, d = g_model.receptive_field, cfg.noise_dim
+    loc, scale = g_model.tcn(z).split(2, dim=-1)
+    shock = g_model.shock(z[:, rf - 1:, :d])
+    prev = g_model.shock(z[:, rf - 2: -1, :d])
+    size = prev.abs() / g_model.shock.weight.norm(dim=1) - np.sqrt(2 / np.pi)
+    factor = torch.exp(torch.tanh(torch.tensor([-0.5, 0.3])) * size)
+    expected = loc + torch.nn.functional.softplus(scale) * factor * shock
+    torch.testing.assert_close(g_model(z), expected)
+    with pytest.raises(Exception, match="lag1_news"):
+        resolve_config("tiny", g_head="log_volatility", lag1_news=True)
+
+
 def test_noise_halflives_are_validated():
     from ganjobs.errors import GanjobsError
 

@@ -77,9 +77,11 @@ def test_configs_recorded_before_a_field_existed_keep_its_old_behaviour():
     tree = resolve_config("tiny", noise_halflives=[5.0]).model_dump()
     del tree["model"]["noise_halflives"]  # as in a model.json written before the field
     del tree["model"]["critic_horizons"]
+    del tree["model"]["lag1_news"]
     del tree["preprocess"]["calibrate_body"]
     old = config_from_dict(tree)
     assert old.model.noise_halflives == [] and old.model.critic_horizons == []
+    assert not old.model.lag1_news
     assert not old.preprocess.calibrate_body
     new = config_from_dict(resolve_config("tiny", noise_halflives=[5.0]).model_dump())
     assert new.model.noise_halflives == [5.0] and new.model.critic_horizons == [5, 20]
