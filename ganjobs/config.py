@@ -98,8 +98,8 @@ class ModelConfig(_Section):
         ``exp(b_k (|e_{t-1}| / s_k - sqrt(2/pi)))``, where ``e_{t-1}`` is the previous day's
         shock of symbol ``k`` (standard deviation ``s_k``) and ``b_k`` a learnt coefficient in
         (-1, 1) that starts at 0: EGARCH's news-impact term for one day. The |r|
-        autocorrelation of equity indices is lower at lag 1 than at lag 2 (S&P 500
-        1999-2016: 0.054 vs 0.160 within yearly windows), which a volatility that depends on
+        autocorrelation of equity indices is lower at lag 1 than at lag 2 (the bundled S&P 500
+        training window: 0.054 vs 0.160 within yearly windows), which a volatility that depends on
         past shocks only through the TCN's smooth features does not reproduce.
     critic_horizons : list of int
         Horizons (days) of trailing sums of returns that the TCN critic reads next to the
