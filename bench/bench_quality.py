@@ -38,7 +38,8 @@ QUICK_STEPS = 30
 
 
 def run_one(prices: str, root: str, config: str, symbols: list[str], seed: int, n: int,
-            horizon: int, preset: str, steps: int | None) -> dict[str, Any]:
+            horizon: int, preset: str, steps: int | None,
+            overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, generate and evaluate one (configuration, seed); return metrics and timings."""
     from ganjobs.evaluate import evaluate_scenarios
     from ganjobs.generate import generate_scenarios
@@ -50,7 +51,7 @@ def run_one(prices: str, root: str, config: str, symbols: list[str], seed: int, 
     kwargs: dict[str, Any] = {"steps": steps} if steps is not None else {}
     t0 = time.perf_counter()
     trained = train_model(prices=prices, out=model, symbols=symbols, preset=preset, seed=seed,
-                          workers=1, **kwargs)
+                          workers=1, overrides=overrides, **kwargs)
     t1 = time.perf_counter()
     generate_scenarios(model=model, out=scen, n=n, horizon=horizon, seed=seed, progress=False)
     t2 = time.perf_counter()
@@ -153,6 +154,24 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["model.lag1_news=true", "loss.facts_weight=30"]`` → config overrides by dotted path.
+
+    Values are read as JSON (numbers, booleans, lists) and fall back to plain text, so
+    ``--set model.arch=tcn`` needs no quotes.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set needs KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -163,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help=f"comma-separated configurations from {', '.join(CONFIGS)}")
     ap.add_argument("--preset", default="default")
     ap.add_argument("--steps", type=int, default=None, help="override the preset's steps")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override on top of the preset, repeatable "
+                         "(--set model.lag1_news=true); VALUE is read as JSON, else as text")
     ap.add_argument("--n", type=int, default=2000, help="scenarios per run (default 2000)")
     ap.add_argument("--horizon", type=int, default=252)
     ap.add_argument("--workdir", default=None, help="keep models, sets and reports here")
@@ -185,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds, configs = seeds[:1], ["joint"]
         steps = steps if steps is not None else QUICK_STEPS
         n = min(n, 500)
+    try:
+        overrides = parse_overrides(args.overrides)
+    except ValueError as exc:
+        ap.error(str(exc))
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         ap.error(f"unknown configuration(s) {', '.join(unknown)}")
@@ -196,10 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not os.path.exists(prices):
         write_sample_data(prices)
     console.print(f"[bold]bench-quality[/bold]: preset {args.preset}"
-                  f"{f', {steps} steps' if steps is not None else ''}, seeds {seeds}, "
+                  f"{f', {steps} steps' if steps is not None else ''}"
+                  f"{f', overrides {overrides}' if overrides else ''}, seeds {seeds}, "
                   f"configs {configs}, {n} × {args.horizon} scenarios; work dir {root}")
 
-    results: dict[str, Any] = {"preset": args.preset, "steps": steps, "seeds": seeds, "n": n,
+    results: dict[str, Any] = {"preset": args.preset, "overrides": overrides, "steps": steps,
+                               "seeds": seeds, "n": n,
                                "horizon": args.horizon, "configs": {}}
     all_bars: list[tuple[str, dict[str, Any]]] = []
     for config in configs:
@@ -207,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for seed in seeds:
             console.print(f"  {config} seed {seed}: train, generate, evaluate …")
             run = run_one(prices, root, config, CONFIGS[config], seed, n, args.horizon,
-                          args.preset, steps)
+                          args.preset, steps, overrides)
             s = run["seconds"]
             console.print(f"    trained {run['steps']} steps in {s['train']:.0f}s, generated in "
                           f"{s['generate']:.0f}s, evaluated in {s['evaluate']:.0f}s; "
