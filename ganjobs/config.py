@@ -93,14 +93,17 @@ class ModelConfig(_Section):
         noise (QuantGAN). Default 20, 80 and 320 days: a month, a quarter and more than a
         year (picked among three spacings of the same ratio, see the README's quality
         section).
-    lag1_news : bool
+    lag1_news : bool, optional
         Volatility head only: multiply each day's volatility by
         ``exp(b_k (|e_{t-1}| / s_k - sqrt(2/pi)))``, where ``e_{t-1}`` is the previous day's
         shock of symbol ``k`` (standard deviation ``s_k``) and ``b_k`` a learnt coefficient in
         (-1, 1) that starts at 0: EGARCH's news-impact term for one day. The |r|
         autocorrelation of equity indices is lower at lag 1 than at lag 2 (the bundled S&P 500
         training window: 0.054 vs 0.160 within yearly windows), which a volatility that depends on
-        past shocks only through the TCN's smooth features does not reproduce.
+        past shocks only through the TCN's smooth features does not reproduce. ``None``
+        (default): on wherever the generator has the volatility head (TCN), off elsewhere;
+        ``True`` with another generator is an error. On by default since the 3-seed bench of
+        2026-12-05 (ACF |r| scores lower in all six configurations, see the README).
     critic_horizons : list of int
         Horizons (days) of trailing sums of returns that the TCN critic reads next to the
         daily returns (each sum divided by the square root of its horizon, and its absolute
@@ -125,7 +128,7 @@ class ModelConfig(_Section):
     noise_halflives: list[float] = Field(default_factory=lambda: [20.0, 80.0, 320.0],
                                          max_length=8)
     critic_horizons: list[int] = Field(default_factory=lambda: [5, 20], max_length=8)
-    lag1_news: bool = False
+    lag1_news: bool | None = None
 
     @model_validator(mode="after")
     def _check_halflives(self) -> ModelConfig:
@@ -135,7 +138,11 @@ class ModelConfig(_Section):
             raise ValueError("noise_halflives needs arch 'tcn'")
         if any(not (2 <= h <= 4096) for h in self.critic_horizons):
             raise ValueError("critic_horizons must be in [2, 4096] days")
-        if self.lag1_news and (self.arch != "tcn" or self.g_head != "volatility"):
+        supported = self.arch == "tcn" and self.g_head == "volatility"
+        if self.lag1_news is None:
+            # Through __dict__: validate_assignment would re-run this validator recursively.
+            self.__dict__["lag1_news"] = supported
+        elif self.lag1_news and not supported:
             raise ValueError("lag1_news needs arch 'tcn' and g_head 'volatility'")
         if self.critic_horizons and self.arch != "tcn":
             raise ValueError("critic_horizons needs arch 'tcn'")

@@ -245,7 +245,7 @@ def test_lag1_news_scales_volatility_by_the_previous_shock_size():
     sqrt(2/pi))), e the shock, s its standard deviation; at b = 0 the model is the plain one
     with the same weights."""
     cfg = resolve_config("tiny", noise_halflives=[10.0], lag1_news=True).model
-    plain = resolve_config("tiny", noise_halflives=[10.0]).model
+    plain = resolve_config("tiny", noise_halflives=[10.0], lag1_news=False).model
     g_model = build_generator(cfg, k=2, window=16, generator=_gen())
     z = draw_noise(4, cfg.noise_dim, g_model.noise_length(20), cfg, _gen(1))
     torch.testing.assert_close(g_model(z), build_generator(plain, 2, 16, _gen())(z))
@@ -261,6 +261,18 @@ def test_lag1_news_scales_volatility_by_the_previous_shock_size():
     torch.testing.assert_close(g_model(z), expected)
     with pytest.raises(Exception, match="lag1_news"):
         resolve_config("tiny", g_head="log_volatility", lag1_news=True)
+
+
+def test_lag1_news_is_on_by_default_wherever_the_generator_supports_it():
+    """Unset, ``lag1_news`` resolves to on for the TCN volatility head and off elsewhere, and
+    the configuration records the resolved value."""
+    for preset in ("default", "gpu", "tiny"):
+        assert resolve_config(preset).model.lag1_news is True
+    for preset in ("quantgan", "mlp"):
+        assert resolve_config(preset).model.lag1_news is False
+    assert resolve_config("tiny", g_head="log_volatility").model.lag1_news is False
+    assert resolve_config("tiny", lag1_news=False).model.lag1_news is False
+    assert resolve_config("tiny").model_dump()["model"]["lag1_news"] is True
 
 
 def test_noise_halflives_are_validated():

@@ -38,7 +38,8 @@ def _model_cfg(**overrides):
     # The gpu preset's architecture (80 channels, 6 blocks, 8 noise channels).
     # The reference is the plain QuantGAN operator: no moving-average noise channels and
     # no trailing sums in the critic.
-    return resolve_config("gpu", noise_halflives=[], critic_horizons=[], **overrides).model
+    return resolve_config("gpu", noise_halflives=[], critic_horizons=[], lag1_news=False,
+                          **overrides).model
 
 
 def _grad_pairs(ref_tcn: nn.Module, tcn: nn.Module):
