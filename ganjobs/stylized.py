@@ -18,6 +18,8 @@ units of the daily σ), the first thing a classifier of 20-day windows noticed.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 #: Leverage lags: the leverage effect of daily index returns fades within a month.
@@ -95,8 +97,8 @@ def _deviations(paths: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor],
 
 
 def facts_penalty(paths: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor],
-                  vol: tuple[int, torch.Tensor] | None = None, split: bool = False
-                  ) -> torch.Tensor:
+                  vol: tuple[int, torch.Tensor] | None = None, split: bool = False,
+                  lag1_weight: float = 1.0) -> torch.Tensor:
     """Squared distance of the paths' facts to the data's, averaged over symbols.
 
     ``target``: the data's ``|r|`` ACF and leverage curves (squared differences summed over
@@ -111,11 +113,18 @@ def facts_penalty(paths: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor]
     steadier curves); the product of independent halves carries no such term (exactly for
     the curves, which are means over paths, and to first order for the quantiles). It can be
     negative.
+
+    ``lag1_weight``: weight of the ``|r|`` autocorrelation's lag-1 term (the others weigh 1).
     """
     if split and paths.shape[0] >= 2:
         h = paths.shape[0] // 2
         da, db = _deviations(paths[:h], target, vol), _deviations(paths[h: 2 * h], target, vol)
     else:
         da = db = _deviations(paths, target, vol)
+    if lag1_weight != 1.0:
+        # Both factors carry the square root, so the product's lag-1 term weighs lag1_weight.
+        scale = torch.ones(da[0].shape[1], dtype=da[0].dtype, device=da[0].device)
+        scale[0] = math.sqrt(lag1_weight)
+        da, db = [da[0] * scale, *da[1:]], [db[0] * scale, *db[1:]]
     per_symbol = sum((a * b).sum(dim=1) for a, b in zip(da, db, strict=True))
     return per_symbol.mean()

@@ -275,7 +275,8 @@ class Trainer:
         if not on:
             return adversarial, torch.zeros((), device=self.device)
         return adversarial, facts_penalty(paths, self.facts, self.facts_vol,
-                                          self.cfg.loss.facts_estimator == "split")
+                                          self.cfg.loss.facts_estimator == "split",
+                                          self.cfg.loss.facts_lag1_weight)
 
     def train_step(self) -> tuple[torch.Tensor, ...]:
         """One generator update after ``n_critic`` critic updates; returns device tensors

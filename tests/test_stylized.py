@@ -63,6 +63,19 @@ def test_split_estimate_leaves_out_the_batch_variance():
     assert square > 1.5 * truth
 
 
+@pytest.mark.parametrize("split", [False, True])
+def test_lag1_weight_scales_only_the_acf_lag1_term(split: bool):
+    x = torch.tensor(_clustered(np.random.default_rng(3), 8, 120, 2), dtype=torch.float32)
+    target = fact_curves(torch.randn(8, 120, 2), 30)
+    halves = (x[:4], x[4:]) if split else (x, x)
+    dev_a, dev_b = (fact_curves(h, 30)[0][:, 0] - target[0][:, 0] for h in halves)
+    lag1 = (dev_a * dev_b).mean().item()  # the lag-1 term, averaged over symbols
+    plain = facts_penalty(x, target, split=split).item()
+    weighted = facts_penalty(x, target, split=split, lag1_weight=9.0).item()
+    assert weighted == pytest.approx(plain + 8.0 * lag1, rel=1e-4, abs=1e-7)
+    assert resolve_config("tiny").loss.facts_lag1_weight == 1.0
+
+
 def test_vol_quantiles_pool_every_window_of_every_path():
     x = _clustered(np.random.default_rng(5), 3, 60, 2)
     got = vol_quantiles(torch.tensor(x), 20).numpy()
