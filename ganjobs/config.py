@@ -204,6 +204,15 @@ class LossConfig(_Section):
         With the penalty on, also compare the quantiles of the log standard deviation of
         every window of this many days (realized volatility) with the training data's
         (see :func:`ganjobs.stylized.vol_quantiles`); 0: not. Default 20 days, a month.
+    facts_short_window : int
+        With the penalty on, also compare the ``|r|`` autocorrelation at lags
+        ``1..facts_short_lags`` within every window of this many days with the training
+        data's (see :func:`ganjobs.stylized.short_acf`): day-to-day volatility dynamics, which
+        the yearly curve mixes with slow swings. 0: not.
+    facts_short_lags : int
+        Lags of that curve.
+    facts_short_weight : float
+        Weight of its squared differences in the penalty (the other terms weigh 1).
     facts_estimator : {"split", "square"}
         How a batch estimates the penalty: ``square`` squares the batch's deviation from the
         data's facts, ``split`` multiplies the deviations of its two halves, which leaves
@@ -217,6 +226,9 @@ class LossConfig(_Section):
     facts_lags: int = Field(50, ge=1, le=1024)
     facts_lag1_weight: float = Field(1.0, ge=0.0, le=1e4)
     facts_vol_window: int = Field(20, ge=0, le=4096)
+    facts_short_window: int = Field(0, ge=0, le=4096)
+    facts_short_lags: int = Field(5, ge=1, le=1024)
+    facts_short_weight: float = Field(1.0, ge=0.0, le=1e6)
     facts_estimator: Literal["split", "square"] = "split"
 
     @model_validator(mode="after")
@@ -230,6 +242,11 @@ class LossConfig(_Section):
         if self.facts_vol_window == 1 or self.facts_vol_window > self.facts_length:
             raise ValueError(f"facts_vol_window ({self.facts_vol_window}) must be 0 (off) or "
                              f"in [2, facts_length ({self.facts_length})]")
+        if self.facts_short_window and not (
+                self.facts_short_lags < self.facts_short_window <= self.facts_length):
+            raise ValueError(f"facts_short_window ({self.facts_short_window}) must be 0 (off) "
+                             f"or above facts_short_lags ({self.facts_short_lags}) and at most "
+                             f"facts_length ({self.facts_length})")
         return self
 
 

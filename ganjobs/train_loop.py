@@ -33,7 +33,7 @@ from ganjobs.config import GanConfig, config_from_dict
 from ganjobs.errors import GanjobsError
 from ganjobs.losses import d_loss, g_loss, gradient_penalty, interpolate
 from ganjobs.models import build_critic, build_generator, draw_noise, state_hash, unwrap
-from ganjobs.stylized import data_curves, facts_penalty, vol_quantiles
+from ganjobs.stylized import data_curves, facts_penalty, short_acf, vol_quantiles
 from ganjobs.train_session import LocalSession, Session, open_session
 
 CHECKPOINT_FORMAT = "ganjobs.checkpoint/1"
@@ -144,6 +144,9 @@ class Trainer:
         vw = min(lc.facts_vol_window, self.sampler.data.shape[0])
         self.facts_vol = ((vw, vol_quantiles(self.sampler.data[None], vw))
                           if self.facts is not None and vw >= 2 else None)
+        sw = min(lc.facts_short_window, self.sampler.data.shape[0])
+        self.facts_short = ((sw, short_acf(self.sampler.data[None], sw, lc.facts_short_lags))
+                            if self.facts is not None and sw > lc.facts_short_lags else None)
         self.facts_noise_len = unwrap(self.G).noise_length(max(lc.facts_length, self.window))
         # bf16 autocast pays off on GPUs only (see TrainConfig.bf16).
         self.amp = cfg.train.bf16 and self.device.type == "cuda"
@@ -276,7 +279,8 @@ class Trainer:
             return adversarial, torch.zeros((), device=self.device)
         return adversarial, facts_penalty(paths, self.facts, self.facts_vol,
                                           self.cfg.loss.facts_estimator == "split",
-                                          self.cfg.loss.facts_lag1_weight)
+                                          self.cfg.loss.facts_lag1_weight, self.facts_short,
+                                          self.cfg.loss.facts_short_weight)
 
     def train_step(self) -> tuple[torch.Tensor, ...]:
         """One generator update after ``n_critic`` critic updates; returns device tensors

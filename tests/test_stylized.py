@@ -10,7 +10,14 @@ from ganjobs.config import config_from_dict, resolve_config
 from ganjobs.errors import GanjobsError
 from ganjobs.evaluate.metrics import acf_rows, leverage_rows
 from ganjobs.models import build_generator, draw_noise
-from ganjobs.stylized import VOL_LEVELS, data_curves, fact_curves, facts_penalty, vol_quantiles
+from ganjobs.stylized import (
+    VOL_LEVELS,
+    data_curves,
+    fact_curves,
+    facts_penalty,
+    short_acf,
+    vol_quantiles,
+)
 from ganjobs.train_loop import train_loop_per_worker
 
 
@@ -98,6 +105,33 @@ def test_vol_term_is_zero_at_the_target_and_moves_the_scale():
     assert scale.grad.item() > 0
 
 
+def test_short_acf_is_the_evaluation_estimator_over_every_short_window():
+    x = _clustered(np.random.default_rng(7), 3, 60, 2)
+    got = short_acf(torch.tensor(x), 20, 4).numpy()
+    assert got.shape == (2, 4)
+    for j in range(2):
+        w = np.lib.stride_tricks.sliding_window_view(np.abs(x[:, :, j]), 20, axis=1)
+        np.testing.assert_allclose(got[j], acf_rows(w.reshape(-1, 20), 4), rtol=1e-4,
+                                   atol=1e-6)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_short_term_adds_its_weighted_squared_deviation(split: bool):
+    x = torch.tensor(_clustered(np.random.default_rng(8), 8, 120, 2), dtype=torch.float32)
+    target = fact_curves(torch.randn(8, 120, 2), 30)
+    short = (20, short_acf(torch.randn(8, 120, 2), 20, 5))
+    halves = (x[:4], x[4:]) if split else (x, x)
+    dev_a, dev_b = (short_acf(h, 20, 5) - short[1] for h in halves)
+    term = (dev_a * dev_b).sum(dim=1).mean().item()  # summed over lags, averaged over symbols
+    plain = facts_penalty(x, target, split=split).item()
+    for weight in (1.0, 25.0):
+        got = facts_penalty(x, target, split=split, short=short, short_weight=weight).item()
+        assert got == pytest.approx(plain + weight * term, rel=1e-4, abs=1e-7)
+    at_target = (20, short_acf(x, 20, 5))
+    assert facts_penalty(x, fact_curves(x, 30), short=at_target).item() == pytest.approx(
+        0.0, abs=1e-8)
+
+
 def test_facts_config_is_validated_and_old_models_keep_it_off():
     with pytest.raises(GanjobsError, match="facts_lags"):
         resolve_config(facts_length=50, facts_lags=50)
@@ -106,6 +140,9 @@ def test_facts_config_is_validated_and_old_models_keep_it_off():
     for bad in (1, 300):
         with pytest.raises(GanjobsError, match="facts_vol_window"):
             resolve_config(facts_vol_window=bad)
+    for window, lags in ((5, 5), (300, 5)):
+        with pytest.raises(GanjobsError, match="facts_short_window"):
+            resolve_config(facts_short_window=window, facts_short_lags=lags)
     tree = resolve_config(facts_weight=5.0).model_dump()
     for name in ("facts_weight", "facts_vol_window", "facts_estimator"):
         del tree["loss"][name]  # as recorded before the fields existed
