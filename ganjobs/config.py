@@ -208,11 +208,12 @@ class LossConfig(_Section):
         With the penalty on, also compare the ``|r|`` autocorrelation at lags
         ``1..facts_short_lags`` within every window of this many days with the training
         data's (see :func:`ganjobs.stylized.short_acf`): day-to-day volatility dynamics, which
-        the yearly curve mixes with slow swings. 0: not.
+        the yearly curve mixes with slow swings. 0: not. Default 20 days, a month.
     facts_short_lags : int
-        Lags of that curve.
+        Lags of that curve (default 5).
     facts_short_weight : float
-        Weight of its squared differences in the penalty (the other terms weigh 1).
+        Weight of its squared differences in the penalty (the other terms weigh 1; default
+        10: at 1 its few terms barely move the generator, like the yearly curve's lag 1).
     facts_estimator : {"split", "square"}
         How a batch estimates the penalty: ``square`` squares the batch's deviation from the
         data's facts, ``split`` multiplies the deviations of its two halves, which leaves
@@ -226,9 +227,9 @@ class LossConfig(_Section):
     facts_lags: int = Field(50, ge=1, le=1024)
     facts_lag1_weight: float = Field(1.0, ge=0.0, le=1e4)
     facts_vol_window: int = Field(20, ge=0, le=4096)
-    facts_short_window: int = Field(0, ge=0, le=4096)
+    facts_short_window: int = Field(20, ge=0, le=4096)
     facts_short_lags: int = Field(5, ge=1, le=1024)
-    facts_short_weight: float = Field(1.0, ge=0.0, le=1e6)
+    facts_short_weight: float = Field(10.0, ge=0.0, le=1e6)
     facts_estimator: Literal["split", "square"] = "split"
 
     @model_validator(mode="after")
@@ -513,6 +514,7 @@ _ADDED_FIELDS: dict[str, dict[str, Any]] = {"model": {"noise_halflives": [],
                                              "preprocess": {"calibrate_body": False},
                                              "loss": {"facts_weight": 0.0,
                                                       "facts_vol_window": 0,
+                                                      "facts_short_window": 0,
                                                       "facts_estimator": "square"}}
 
 

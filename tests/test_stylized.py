@@ -144,10 +144,11 @@ def test_facts_config_is_validated_and_old_models_keep_it_off():
         with pytest.raises(GanjobsError, match="facts_short_window"):
             resolve_config(facts_short_window=window, facts_short_lags=lags)
     tree = resolve_config(facts_weight=5.0).model_dump()
-    for name in ("facts_weight", "facts_vol_window", "facts_estimator"):
+    for name in ("facts_weight", "facts_vol_window", "facts_estimator", "facts_short_window"):
         del tree["loss"][name]  # as recorded before the fields existed
     loss = config_from_dict(tree).loss
     assert loss.facts_weight == 0.0 and loss.facts_vol_window == 0
+    assert loss.facts_short_window == 0
     assert loss.facts_estimator == "square"
 
 
@@ -159,8 +160,8 @@ def test_the_penalty_pulls_the_generator_to_the_data_curves():
 
     def distance(weight: float) -> float:
         cfg = resolve_config("tiny", steps=100, facts_weight=weight, facts_length=100,
-                             facts_lags=20, facts_vol_window=0, lambert_w=False,
-                             max_recoveries=0, lr_g=3e-3,
+                             facts_lags=20, facts_vol_window=0, facts_short_window=0,
+                             lambert_w=False, max_recoveries=0, lr_g=3e-3,
                              log_every=100, checkpoint_every=100)
         out = train_loop_per_worker({"gan": cfg.model_dump(), "data": data, "threads": 1})
         g = build_generator(cfg.model, 1, cfg.data.window, torch.Generator().manual_seed(0))
