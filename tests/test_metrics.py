@@ -13,6 +13,7 @@ from ganjobs.evaluate.metrics import (
     PROJECT,
     acf_rows,
     aggregate,
+    chance_level,
     check_bars,
     chunks,
     clean_json,
@@ -117,6 +118,22 @@ def test_discriminative_score_known_cases():
     sigma = np.ones(1)
     assert discriminative_score(real, groups, same, np.arange(600), sigma) < 0.08
     assert discriminative_score(real, groups, louder, np.arange(600), sigma) > 0.4
+
+
+def test_chance_level_is_the_score_of_guessing():
+    """½·√(2/(πn)) is E|accuracy − ½| of n fair guesses; a classifier between two samples of
+    one distribution (independent windows, one group each) scores about that on average."""
+    rng = np.random.default_rng(8)
+    guesses = rng.binomial(2000, 0.5, size=200_000) / 2000
+    assert np.mean(np.abs(guesses - 0.5)) == pytest.approx(chance_level(2000), rel=0.02)
+    scores = []
+    for rep in range(12):
+        real, syn = rng.standard_normal((2, 500, 20, 1))
+        scores.append(discriminative_score(real, np.arange(500), syn, np.arange(500),
+                                           np.ones(1), seed=rep))
+    assert 0.5 < np.mean(scores) / chance_level(1000) < 1.6
+    with pytest.raises(ValueError, match="at least 1"):
+        chance_level(0)
 
 
 def test_history_itself_scores_perfectly(real):

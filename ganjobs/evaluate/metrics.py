@@ -70,6 +70,7 @@ reproducible and adding a model does not change the others.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 import zlib
@@ -386,6 +387,19 @@ def discriminative_score(real_w: np.ndarray, real_groups: np.ndarray, syn_w: np.
         warnings.simplefilter("ignore")
         pred = cross_val_predict(clf, x, y, cv=PredefinedSplit(test_fold))
     return abs(float(np.mean(pred == y)) - 0.5)
+
+
+def chance_level(predictions: int) -> float:
+    """Expected discriminative score of a classifier that can only guess.
+
+    With ``predictions`` independent guesses on balanced classes the accuracy is
+    Binomial(n, ½) / n, and E|accuracy − ½| ≈ ½·√(2 / (π n)). Overlapping windows grouped
+    into folds are not independent, so the real chance level is higher (``make bench-null``
+    measures it).
+    """
+    if predictions < 1:
+        raise ValueError(f"predictions must be at least 1, got {predictions}")
+    return 0.5 * math.sqrt(2.0 / (math.pi * predictions))
 
 
 # ---------------------------------------------------------------------------------------------
