@@ -100,7 +100,8 @@ def fit_calibration(cfg: GanConfig, generator_state: dict[str, torch.Tensor], k:
            "target_corr": corr.tolist(), "paths": CALIBRATION_PATHS,
            "horizon": cfg.data.window, "seed": CALIBRATION_SEED}
     if cfg.preprocess.calibrate_body and target is not None:
-        cal["body"] = fit_body((flat - mean) @ matrix, np.asarray(target, float))
+        cal["body"] = fit_body((flat - mean) @ matrix, np.asarray(target, float),
+                               tails=cfg.preprocess.body_tails)
     return cal
 
 
