@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganjobs.config import resolve_config
+from ganjobs.config import config_from_dict, resolve_config
 from ganjobs.errors import GanjobsError
 from ganjobs.marginal import apply_body, fit_body
 from ganjobs.modelio import (
@@ -158,3 +158,12 @@ def test_moment_tails_fall_back_on_degenerate_sides():
     heavy = np.r_[np.full(999, 1e-3), 1e3]
     assert _moment_tail(d, heavy)[1] == TAIL_POWER_BOUNDS[1]
     assert _moment_tail(d, np.full(1000, 2.0))[1] == TAIL_POWER_BOUNDS[0]
+
+
+def test_body_tails_default_to_moments_and_old_models_keep_the_variance_rule():
+    assert resolve_config().preprocess.body_tails == "moments"
+    with pytest.raises(GanjobsError):
+        resolve_config(body_tails="gpd")
+    tree = resolve_config().model_dump()
+    del tree["preprocess"]["body_tails"]  # as recorded before the field existed
+    assert config_from_dict(tree).preprocess.body_tails == "variance"
