@@ -17,7 +17,6 @@ deviation, and for the discriminative score the chance level of independent pred
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.bench_quality import CONFIGS
+from bench.bench_quality import CONFIGS, write_results
 
 #: (metric, scope) pairs reported: the bars whose value is a distance to the real side.
 SCORES = (("discriminative", "joint"), ("acf_abs", "symbol"), ("leverage", "symbol"),
@@ -66,12 +65,13 @@ def null_scores(train: np.ndarray, symbols: list[str], world: str, n: int, horiz
 
 
 def summarize(reps: Sequence[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Mean, median and standard deviation (ddof 1) of every score over repetitions."""
+    """Mean, median and standard deviation (ddof 1) of every score over two or more
+    repetitions."""
     out = {}
     for key in reps[0]:
         v = np.array([r[key] for r in reps], dtype=np.float64)
         out[key] = {"mean": float(v.mean()), "median": float(np.median(v)),
-                    "std": float(v.std(ddof=1)) if len(v) > 1 else float("nan")}
+                    "std": float(v.std(ddof=1))}
     return out
 
 
@@ -88,9 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = [c for c in configs if c not in CONFIGS]
-    if unknown or args.reps < 1:
+    if unknown or args.reps < 2:
         ap.error(f"unknown configuration(s) {', '.join(unknown)}" if unknown
-                 else "--reps must be at least 1")
+                 else "--reps must be at least 2 (a spread needs two)")
 
     from rich.console import Console
     from rich.table import Table
@@ -124,10 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             table.add_row(config, metric, where, f"{s['mean']:.4f}", f"{s['median']:.4f}",
                           f"{s['std']:.4f}", chance)
     console.print(table)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
-        console.print(f"results written to {args.json}")
+    write_results(args.json, results, console)
     return 0
 
 

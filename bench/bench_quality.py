@@ -148,6 +148,14 @@ def metric_rows(agg: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def write_results(path: str | None, results: dict[str, Any], console: Any) -> None:
+    """Write ``results`` as JSON to ``path`` (nothing when None) and say where."""
+    if path:
+        with open(path, "w") as fh:
+            json.dump(results, fh, indent=2)
+        console.print(f"results written to {path}")
+
+
 def _markdown(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
@@ -285,10 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = [f"{c}/{b['scope']}: {b['bar']}" for c, b in all_bars if b["met"] is False]
     if failed:
         console.print("Not met: " + "; ".join(failed))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
-        console.print(f"results written to {args.json}")
+    write_results(args.json, results, console)
     return 0
 
 
