@@ -18,7 +18,7 @@ from rich.table import Table
 
 
 def _model(prices: str, root: str, preset: str) -> str:
-    from ganjobs.train import train_model
+    from ganjobs.train.command import train_model
 
     out = os.path.join(root, "model")
     train_model(prices=prices, out=out, preset=preset, workers=1, seed=0)
@@ -26,7 +26,7 @@ def _model(prices: str, root: str, preset: str) -> str:
 
 
 def _run(model: str, root: str, n: int, horizon: int, workers: int | None, device: str) -> float:
-    from ganjobs.generate import generate_scenarios
+    from ganjobs.generate.command import generate_scenarios
 
     out = os.path.join(root, f"set-{workers}-{device}")
     shutil.rmtree(out, ignore_errors=True)
@@ -53,7 +53,7 @@ def main() -> None:
 
     import torch
 
-    from ganjobs.sample_data import write_sample_data
+    from ganjobs.data.sample import write_sample_data
 
     root = tempfile.mkdtemp(prefix="bench-gen-")
     prices = os.path.join(root, "prices")

@@ -34,8 +34,8 @@ SCORES = (("discriminative", "joint"), ("acf_abs", "symbol"), ("leverage", "symb
 def training_returns(prices: str, symbols: list[str]) -> np.ndarray:
     """The default preset's training window of the bundled returns, ``(T, k)``."""
     from ganjobs.config import resolve_config
-    from ganjobs.ingest import load_market_data
-    from ganjobs.train import split_holdout
+    from ganjobs.data.prices import load_market_data
+    from ganjobs.train.command import split_holdout
 
     data = load_market_data(prices, symbols)
     return np.asarray(split_holdout(data, resolve_config("default")).train, dtype=np.float64)
@@ -95,8 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from ganjobs.data.sample import write_sample_data
     from ganjobs.evaluate.metrics import chance_level
-    from ganjobs.sample_data import write_sample_data
 
     console = Console()
     prices = os.path.join(tempfile.mkdtemp(prefix="bench-null-"), "prices")

@@ -4,7 +4,8 @@ Run with ``make bench-quality`` (or ``python -m bench.bench_quality``). For each
 configuration — every bundled symbol alone (SPX, NDX, WTI) and the three jointly — and each
 seed, it trains the default preset on the bundled real prices, generates ``--n`` scenarios of
 ``--horizon`` days with the same seed, and evaluates them with
-:func:`ganjobs.evaluate.evaluate_scenarios` (baselines simulated with that seed too). It prints
+:func:`ganjobs.evaluate.command.evaluate_scenarios` (baselines simulated with that seed
+too). It prints
 the project's metrics as mean ± std over seeds beside every baseline, and which of issue 11's
 bars are met by the means.
 
@@ -41,9 +42,9 @@ def run_one(prices: str, root: str, config: str, symbols: list[str], seed: int, 
             horizon: int, preset: str, steps: int | None,
             overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train, generate and evaluate one (configuration, seed); return metrics and timings."""
-    from ganjobs.evaluate import evaluate_scenarios
-    from ganjobs.generate import generate_scenarios
-    from ganjobs.train import train_model
+    from ganjobs.evaluate.command import evaluate_scenarios
+    from ganjobs.generate.command import generate_scenarios
+    from ganjobs.train.command import train_model
 
     base = os.path.join(root, f"{config}-seed{seed}")
     shutil.rmtree(base, ignore_errors=True)
@@ -204,8 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from ganjobs.data.sample import write_sample_data
     from ganjobs.evaluate.metrics import PROJECT, check_bars
-    from ganjobs.sample_data import write_sample_data
 
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]

@@ -2,7 +2,7 @@
 
 Run as ``python -m bench.bench_train`` (``make bench-train``). Rows:
 
-- ``standalone``: :func:`~ganjobs.train_loop.train_loop_per_worker` in this process, one
+- ``standalone``: :func:`~ganjobs.train.loop.train_loop_per_worker` in this process, one
   worker, all cores (or the GPU) - nothing but torch is needed, so it runs on GPU machines
   without Ray;
 - ``ray``: the same loop under a ``TorchTrainer`` with 2 workers (gloo on CPU, NCCL on GPUs),
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from ganjobs.config import resolve_config
-from ganjobs.train_loop import train_loop_per_worker
+from ganjobs.train.loop import train_loop_per_worker
 
 # Steps per (device type, preset): enough to time, few enough to finish in minutes on a CPU
 # (one gpu-preset step, batch 1024, takes over a minute on 2 cores; with one step the
@@ -92,7 +92,7 @@ def run_ray(preset: str, steps: int, device: str, data: np.ndarray, workers: int
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from ganjobs.cluster import start_local_ray
+    from ganjobs.cluster.connect import start_local_ray
 
     gpu = device == "cuda"
     cpus = os.cpu_count() or 1

@@ -17,7 +17,7 @@ settings and ``n_critic`` all read from ``resolve_config("gpu")``):
 
 No deliberate slowness: no weight norm, no dropout, no per-sample Python loops. The same
 modules, built with ``activation="leaky"`` and the optional ``volatility`` head and ``|r|``
-critic input, compute exactly what ``ganjobs.models`` computes, which
+critic input, compute exactly what ``ganjobs.model.networks`` computes, which
 ``tests/test_reference.py`` checks by copying weights across (:func:`from_ganjobs`).
 
 ``samples/s`` counts generated training windows per second, one batch per step, as
@@ -163,7 +163,7 @@ def from_ganjobs(model: nn.Module) -> nn.Module:
     Built with ganjobs' LeakyReLU slope and heads, so it computes the same function in the
     channels-first layout (inputs and outputs transposed).
     """
-    from ganjobs.models import TCNCritic, TCNGenerator
+    from ganjobs.model.networks import TCNCritic, TCNGenerator
 
     tcn = model.tcn
     blocks = len(tcn.blocks)

@@ -1,6 +1,6 @@
 """Prefect artifacts of a pipeline run: summary (markdown), metric table, link to the report.
 
-The metric structure belongs to ``ganjobs.evaluate``; the table is built generically from it
+The metric structure belongs to ``ganjobs.evaluate.command``; the table is built generically from it
 (one row per generator, one column per scalar metric) so new metrics appear without changes
 here.
 """
@@ -180,7 +180,7 @@ def _browsable(url: str) -> str:
 def stress_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (source, horizon): VaR/ES at every level and the exceedance probability.
 
-    ``results`` is the content of ``stress.json`` (``ganjobs.stress.run_stress``); sources
+    ``results`` is the content of ``stress.json`` (``ganjobs.stress.command.run_stress``); sources
     that were skipped or failed are listed with their reason.
     """
     rows: list[dict[str, Any]] = []

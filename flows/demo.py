@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     lake = Path(args.lake).absolute()
     prices = lake / "prices"
 
-    from ganjobs.sample_data import write_sample_data
+    from ganjobs.data.sample import write_sample_data
 
     _say(f"writing the bundled real daily prices to {prices}")
     write_sample_data(str(prices))

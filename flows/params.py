@@ -55,7 +55,7 @@ class PipelineParams(BaseModel):
     @field_validator("prices", "root")
     @classmethod
     def _url(cls, value: str) -> str:
-        from ganjobs.storage import split_url  # fsspec only; refuses unknown schemes early
+        from ganjobs.io.storage import split_url  # fsspec only; refuses unknown schemes early
 
         split_url(value)
         return value.rstrip("/") if "://" in value else value
@@ -126,7 +126,7 @@ class RunLayout:
     run_id: str
 
     def _join(self, *names: str) -> str:
-        from ganjobs.storage import join
+        from ganjobs.io.storage import join
 
         return join(self.root, *names)
 

@@ -71,7 +71,7 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
       retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
 def ingest(prices: str, symbols: list[str] | None) -> dict[str, Any]:
     """Read and validate the prices (CONTRACTS §2); the fingerprint keys everything after."""
-    from ganjobs.ingest import load_market_data
+    from ganjobs.data.prices import load_market_data
 
     data = load_market_data(prices, symbols)
     get_run_logger().info("prices %s: symbols %s, %d common days %s..%s, sha256 %s…",
@@ -88,7 +88,7 @@ def train(prices: str, model_url: str, symbols: list[str], preset: str | None,
           steps: int | None, workers: int | None, gpu: bool, seed: int, data_sha256: str,
           code: str, run_name: str, address: str | None = None) -> dict[str, Any]:
     """Train with Ray Train; a model already complete at ``model_url`` is reused."""
-    from ganjobs.storage import is_published, join, read_json
+    from ganjobs.io.storage import is_published, join, read_json
 
     log = get_run_logger()
     if is_published(model_url):
@@ -103,7 +103,7 @@ def train(prices: str, model_url: str, symbols: list[str], preset: str | None,
         job = run_job("train", run_name, train_args(prices, model_url, symbols, preset, steps,
                                                     workers, gpu, seed, run_name), api, log.info)
         return trained_model(model_url, job)
-    from ganjobs.train import train_model
+    from ganjobs.train.command import train_model
 
     log.info("training (preset %s, steps %s, workers %s, gpu %s) -> %s",
              preset or "default", steps or "preset", workers or "default", gpu, model_url)
@@ -127,11 +127,11 @@ def generate(model: dict[str, Any], staging_url: str, n: int, horizon: int, seed
         job = run_job("generate", run_name, generate_args(model["out"], staging_url, n,
                                                           horizon, seed), api, log.info)
         return generated_set(staging_url, job)
-    from ganjobs.generate import generate_scenarios
+    from ganjobs.generate.command import generate_scenarios
 
     if address:
         # Large sets fan out as Ray tasks: on the run's cluster, not a new local one.
-        from ganjobs.cluster import ensure_ray
+        from ganjobs.cluster.connect import ensure_ray
 
         ensure_ray(address)
 
@@ -146,7 +146,7 @@ def generate(model: dict[str, Any], staging_url: str, n: int, horizon: int, seed
 def evaluate(staged: dict[str, Any], staging_url: str, prices: str, eval_url: str, seed: int,
              max_paths: int) -> dict[str, Any]:
     """Metrics and report of the staged set against the baselines."""
-    from ganjobs.evaluate import evaluate_scenarios
+    from ganjobs.evaluate.command import evaluate_scenarios
 
     get_run_logger().info("evaluating %s against baselines -> %s", staging_url, eval_url)
     result = evaluate_scenarios(scenarios=staging_url, prices=prices, out=eval_url, seed=seed,
@@ -162,13 +162,13 @@ def stress(set_manifest: dict[str, Any], set_url: str, portfolio: str, portfolio
            published_url: str | None = None) -> dict[str, Any]:
     """Portfolio P&L, VaR and ES over the set; results already complete are reused."""
     from flows.artifacts import stress_summary
-    from ganjobs.storage import is_published, join, read_json
+    from ganjobs.io.storage import is_published, join, read_json
 
     if is_published(stress_url):
         results = read_json(join(stress_url, "stress.json"))
         if results.get("portfolio", {}).get("sha256") == portfolio_sha256:
             return {"out": stress_url, "summary": stress_summary(results)}
-    from ganjobs.stress import run_stress
+    from ganjobs.stress.command import run_stress
 
     get_run_logger().info("stress test of %s -> %s", portfolio, stress_url)
     result = run_stress(scenarios=set_url, portfolio=portfolio, out=stress_url, prices=prices,
@@ -201,7 +201,7 @@ def update_latest(latest_url: str, record: dict[str, Any]) -> bool:
 @task(name="read-published", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAYS,
       retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
 def read_published(set_url: str) -> dict[str, Any]:
-    from ganjobs.storage import read_manifest
+    from ganjobs.io.storage import read_manifest
 
     return read_manifest(set_url)
 
@@ -234,7 +234,7 @@ def _result_storage(cache_url: str) -> Any:
     import hashlib
     from pathlib import Path
 
-    from ganjobs.storage import split_url
+    from ganjobs.io.storage import split_url
 
     scheme, path = split_url(cache_url)
     if scheme == "file":
@@ -242,7 +242,7 @@ def _result_storage(cache_url: str) -> Any:
     try:
         from prefect.filesystems import RemoteFileSystem
 
-        from ganjobs.storage import s3_options
+        from ganjobs.io.storage import s3_options
 
         block = RemoteFileSystem(basepath=cache_url, settings=s3_options())
         name = "ganjobs-results-" + hashlib.sha256(cache_url.encode()).hexdigest()[:12]
@@ -264,8 +264,8 @@ def _step(task_obj: Any, storage: Any, output_complete: bool) -> Any:
 
 def _evaluated(eval_url: str) -> bool:
     """An evaluation folder is complete once its report exists (written after metrics)."""
-    from ganjobs.evaluate import METRICS_FILE, REPORT_FILE
-    from ganjobs.storage import exists, join
+    from ganjobs.evaluate.command import METRICS_FILE, REPORT_FILE
+    from ganjobs.io.storage import exists, join
 
     return exists(join(eval_url, METRICS_FILE)) and exists(join(eval_url, REPORT_FILE))
 
@@ -298,7 +298,7 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
     Returns a summary: where the set, report, model, stress results and LATEST are, whether
     this run published anything, and the Prefect flow run's id, name and UI URL.
     """
-    from ganjobs.storage import is_published, read_bytes, sha256_bytes
+    from ganjobs.io.storage import is_published, read_bytes, sha256_bytes
 
     log = get_run_logger()
     prices, root = _absolute(params.prices), _absolute(params.root)

@@ -3,7 +3,7 @@
 The staged set (written by ``generate_scenarios``) is complete but lacks the evaluation
 metrics. Publishing copies its parts byte for byte next to the run's other outputs, writes a
 manifest with ``metrics`` added, and only then ``_SUCCESS`` (CONTRACTS §3), through
-:class:`ganjobs.storage.Publisher`, which removes its partial output on failure.
+:class:`ganjobs.io.storage.Publisher`, which removes its partial output on failure.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from ganjobs.errors import StorageError
-from ganjobs.storage import (
+from ganjobs.io.storage import (
     MANIFEST,
     Publisher,
     filesystem,

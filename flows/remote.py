@@ -2,12 +2,13 @@
 
 An address such as ``http://head:8265`` (``PipelineParams.ray_address`` or ``RAY_ADDRESS``)
 names the Jobs API of a remote cluster: the heavy steps then run there as ``ganjobs``
-commands submitted through :mod:`ganjobs.jobs`, with submission ids derived from the run
+commands submitted through :mod:`ganjobs.cluster.jobs`, with submission ids derived from the run
 name, so a retried Prefect task attaches to the job it already started instead of starting a
 second one. Any other address (``ray://…``, ``host:port``) is a cluster this process joins
 directly, and no address at all starts a local cluster.
 
-Only ``ganjobs.jobs`` and ``ganjobs.storage`` are imported here (no torch): the job's driver
+Only ``ganjobs.cluster.jobs`` and ``ganjobs.io.storage`` are imported here (no torch): the
+job's driver
 on the cluster does the work, and its outputs are read back from shared storage.
 """
 
@@ -65,10 +66,10 @@ def run_job(kind: str, run_name: str, args: list[str], address: str,
 
     Raises
     ------
-    ganjobs.jobs.JobFailed
+    ganjobs.cluster.jobs.JobFailed
         The job ended FAILED or STOPPED; the message carries its last log line.
     """
-    from ganjobs.jobs import run_remote
+    from ganjobs.cluster.jobs import run_remote
 
     ref = run_remote(kind, run_name, args, address=address, num_gpus=gpus,
                      echo=_line_logger(log))
@@ -78,7 +79,7 @@ def run_job(kind: str, run_name: str, args: list[str], address: str,
 def trained_model(model_url: str, job: dict[str, Any]) -> dict[str, Any]:
     """The train task's result, read back from the model folder the job published."""
     from ganjobs.errors import StorageError
-    from ganjobs.storage import is_published, join, read_json
+    from ganjobs.io.storage import is_published, join, read_json
 
     if not is_published(model_url):
         raise StorageError(f"job {job['submission_id']} succeeded but {model_url} holds no "
@@ -92,7 +93,7 @@ def trained_model(model_url: str, job: dict[str, Any]) -> dict[str, Any]:
 def generated_set(staging_url: str, job: dict[str, Any]) -> dict[str, Any]:
     """The generate task's result: the manifest of the set the job published."""
     from ganjobs.errors import StorageError
-    from ganjobs.storage import is_published, read_manifest
+    from ganjobs.io.storage import is_published, read_manifest
 
     if not is_published(staging_url):
         raise StorageError(f"job {job['submission_id']} succeeded but {staging_url} holds no "

@@ -42,8 +42,8 @@ def sample_data(
     out: Annotated[str, typer.Argument(help="Folder or s3:// prefix to write")],
 ) -> None:
     """Write the bundled real daily prices (S&P 500, NASDAQ, WTI) in the input layout."""
-    from ganjobs.ingest import load_market_data
-    from ganjobs.sample_data import write_sample_data
+    from ganjobs.data.prices import load_market_data
+    from ganjobs.data.sample import write_sample_data
 
     files = write_sample_data(out)
     data = load_market_data(out)
@@ -57,7 +57,7 @@ def validate(
     symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols")] = None,
 ) -> None:
     """Check prices against the input layout; print symbols, common dates and fingerprint."""
-    from ganjobs.ingest import load_market_data
+    from ganjobs.data.prices import load_market_data
 
     data = load_market_data(prices, _symbols(symbols))
     typer.echo(f"ok: {prices}: symbols {', '.join(data.symbols)}; {len(data.dates)} common "
@@ -81,7 +81,7 @@ def train(
     name: Annotated[str | None, typer.Option(help="Run name; the same name resumes")] = None,
 ) -> None:
     """Train a GAN with Ray Train and write a model folder."""
-    from ganjobs.train import train_model
+    from ganjobs.train.command import train_model
 
     result = train_model(
         prices=prices, out=out, symbols=_symbols(symbols), preset=preset, steps=steps,
@@ -104,7 +104,7 @@ def generate(
     symbols: Annotated[str | None, typer.Option(help="Publish only these symbols")] = None,
 ) -> None:
     """Write a scenario set (CONTRACTS §3)."""
-    from ganjobs.generate import generate_scenarios
+    from ganjobs.generate.command import generate_scenarios
 
     manifest = generate_scenarios(model=model, out=out, n=n, horizon=horizon, seed=seed,
                                   overwrite=overwrite, workers=workers, symbols=_symbols(symbols))
@@ -120,7 +120,7 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed for the baselines")] = 0,
 ) -> None:
     """Metrics (JSON) and an HTML report against baselines."""
-    from ganjobs.evaluate import evaluate_scenarios
+    from ganjobs.evaluate.command import evaluate_scenarios
 
     result = evaluate_scenarios(scenarios=scenarios, prices=prices, out=out, seed=seed)
     typer.echo(f"metrics: {result['metrics_url']}\nreport:  {result['report_url']}")
@@ -140,7 +140,7 @@ def stress(
         help="Comma-separated baselines to compare with, or 'none' (default: all)")] = None,
 ) -> None:
     """Portfolio P&L, VaR and ES over a scenario set, beside history and baselines."""
-    from ganjobs.stress import run_stress
+    from ganjobs.stress.command import run_stress
 
     chosen = None
     if baselines is not None:
@@ -169,8 +169,8 @@ def submit(
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once submitted")] = False,
 ) -> None:
     """Submit `ganjobs KIND ARGS...` to a Ray cluster through the Jobs API and stream its logs."""
-    from ganjobs.jobs import run_remote
-    from ganjobs.jobs import submit as submit_job
+    from ganjobs.cluster.jobs import run_remote
+    from ganjobs.cluster.jobs import submit as submit_job
 
     if kind not in ("train", "generate"):
         raise GanjobsError(f"submit: KIND must be train or generate, got {kind!r}")

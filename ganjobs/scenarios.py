@@ -12,7 +12,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ganjobs.errors import GanjobsError
-from ganjobs.storage import filesystem, join, read_manifest, storage_errors
+from ganjobs.io.storage import filesystem, join, read_manifest, storage_errors
 
 FORMAT = "ganjobs.scenarios/1"
 

@@ -53,7 +53,7 @@ def s3_env(s3_server, monkeypatch):
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory):
     """The bundled real prices written once in the input layout."""
-    from ganjobs.sample_data import write_sample_data
+    from ganjobs.data.sample import write_sample_data
 
     out = tmp_path_factory.mktemp("prices")
     write_sample_data(str(out))

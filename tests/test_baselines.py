@@ -12,9 +12,9 @@ from ganjobs.baselines import (
     fit_baseline,
     simulate_baseline,
 )
+from ganjobs.data.prices import load_market_data
 from ganjobs.errors import GanjobsError
 from ganjobs.evaluate.metrics import acf_rows, leverage_rows
-from ganjobs.ingest import load_market_data
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def test_set_without_key_and_value_is_refused(item: str):
 def test_null_bench_scores_a_world_against_itself(sample_dir):
     """The null bench's repetition: a history and paths of one fitted GARCH-t, scored by the
     evaluation; every reported score is finite and the summary covers them all."""
-    from ganjobs.ingest import load_market_data
+    from ganjobs.data.prices import load_market_data
 
     train = load_market_data(sample_dir, ["SPX", "WTI"]).returns[-1500:]
     rng = np.random.default_rng(0)

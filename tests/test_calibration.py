@@ -9,16 +9,16 @@ import torch
 
 from ganjobs.config import config_from_dict, resolve_config
 from ganjobs.errors import GanjobsError
-from ganjobs.marginal import apply_body, fit_body
-from ganjobs.modelio import (
+from ganjobs.model.folder import (
     CALIBRATION_PATHS,
     CALIBRATION_SEED,
     fit_calibration,
     load_model,
     write_model_folder,
 )
-from ganjobs.models import build_generator
-from ganjobs.preprocess import Preprocessor
+from ganjobs.model.marginal import apply_body, fit_body
+from ganjobs.model.networks import build_generator
+from ganjobs.model.preprocess import Preprocessor
 
 
 def _folder(tmp_path, k: int, calibrate: bool, target: np.ndarray | None = None,
@@ -149,7 +149,7 @@ def test_moment_tails_give_each_side_the_datas_excess_moments():
 
 
 def test_moment_tails_fall_back_on_degenerate_sides():
-    from ganjobs.marginal import TAIL_POWER_BOUNDS, _moment_tail
+    from ganjobs.model.marginal import TAIL_POWER_BOUNDS, _moment_tail
 
     assert _moment_tail(np.array([1.0]), np.array([1.0, 2.0])) == [1.0, 1.0]
     rng = np.random.default_rng(0)

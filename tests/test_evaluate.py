@@ -13,11 +13,11 @@ import pytest
 
 from ganjobs.baselines import BASELINES, simulate_baseline
 from ganjobs.cli import main
+from ganjobs.data.prices import load_market_data
+from ganjobs.data.sample import bundled_prices
 from ganjobs.errors import GanjobsError
-from ganjobs.evaluate import PROJECT, evaluate_scenarios, training_window
-from ganjobs.ingest import load_market_data
-from ganjobs.sample_data import bundled_prices
-from ganjobs.storage import Publisher, exists, join, read_json
+from ganjobs.evaluate.command import PROJECT, evaluate_scenarios, training_window
+from ganjobs.io.storage import Publisher, exists, join, read_json
 
 # Hostile symbol names: they must reach the page only escaped.
 EVIL = ['<script>alert("x")</script>', "A&B $x^2$ 'q'"]

@@ -50,7 +50,7 @@ def lake(s3_server, tmp_path_factory):
         bucket = f"flow-{uuid.uuid4().hex[:10]}"
         client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
         client.create_bucket(Bucket=bucket)
-        from ganjobs.sample_data import write_sample_data
+        from ganjobs.data.sample import write_sample_data
 
         write_sample_data(f"s3://{bucket}/prices")
         portfolio = tmp_path_factory.mktemp("portfolio") / "book.yaml"
@@ -96,8 +96,8 @@ def test_flow_module_does_not_import_torch():
 
 @pytest.mark.slow
 def test_run_publishes_a_complete_versioned_set(first_run, lake):
+    from ganjobs.io.storage import is_published, read_json
     from ganjobs.scenarios import open_scenarios
-    from ganjobs.storage import is_published, read_json
 
     s = first_run
     assert s["published"] and s["latest_updated"]
@@ -187,7 +187,7 @@ def test_run_id_is_deterministic_and_input_sensitive():
 
 
 def _staged(url: str, parts: int = 2) -> dict:
-    from ganjobs.storage import Publisher
+    from ganjobs.io.storage import Publisher
 
     with Publisher(url) as pub:
         for i in range(parts):
@@ -198,7 +198,7 @@ def _staged(url: str, parts: int = 2) -> dict:
 @pytest.mark.parametrize("where", ["local", "s3"])
 def test_publish_staged_set_adds_metrics_and_is_retry_safe(where, tmp_path, request):
     from flows.publish import publish_staged_set
-    from ganjobs.storage import is_published, read_bytes, read_manifest
+    from ganjobs.io.storage import is_published, read_bytes, read_manifest
 
     if where == "s3":
         root = f"s3://{request.getfixturevalue('s3_env')}/run"

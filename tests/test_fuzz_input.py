@@ -66,7 +66,7 @@ def test_random_generate_arguments_never_crash(tmp_path, capsys, n, horizon, url
 @pytest.mark.parametrize("name", ["../escape", "/abs/path", "a/../../b"])
 def test_names_cannot_escape_root(name):
     from ganjobs.errors import StorageError
-    from ganjobs.storage import join
+    from ganjobs.io.storage import join
 
     with pytest.raises(StorageError):
         join(os.getcwd(), name)

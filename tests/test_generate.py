@@ -15,15 +15,15 @@ import pytest
 
 from ganjobs.cli import main
 from ganjobs.errors import GanjobsError
-from ganjobs.generate import BLOCK, generate_scenarios, plan_parts, sample_range
+from ganjobs.generate.command import BLOCK, generate_scenarios, plan_parts, sample_range
+from ganjobs.io.storage import join, read_bytes
 from ganjobs.scenarios import FORMAT, open_scenarios
-from ganjobs.storage import join, read_bytes
 
 
 @pytest.fixture(scope="module")
 def model_url(tmp_path_factory, sample_dir):
     """A real (tiny) model trained once by the training engine."""
-    from ganjobs.train import train_model
+    from ganjobs.train.command import train_model
 
     out = str(tmp_path_factory.mktemp("model") / "m")
     train_model(prices=sample_dir, out=out, symbols=["SPX", "WTI"], preset="tiny", workers=1,
@@ -70,7 +70,7 @@ def test_same_seed_byte_identical_and_other_seed_differs(model_url, tmp_path):
 
 
 def test_result_independent_of_sharding(model_url):
-    from ganjobs.modelio import load_model
+    from ganjobs.model.folder import load_model
 
     gan = load_model(model_url)
     whole = sample_range(gan, 0, 3 * BLOCK, 6, seed=5)

@@ -23,7 +23,7 @@ def test_raycluster_has_gpu_workers_and_dashboard():
     head = doc["spec"]["headGroupSpec"]
     assert head["rayStartParams"]["dashboard-host"] == "0.0.0.0"
     ports = {p["containerPort"] for p in head["template"]["spec"]["containers"][0]["ports"]}
-    assert 8265 in ports  # the Jobs API that ganjobs.jobs talks to
+    assert 8265 in ports  # the Jobs API that ganjobs.cluster.jobs talks to
     group = doc["spec"]["workerGroupSpecs"][0]
     container = group["template"]["spec"]["containers"][0]
     assert _gpu_limit(container) == "1" and group["rayStartParams"]["num-gpus"] == "1"

@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from ganjobs.cli import main
+from ganjobs.data.prices import load_market_data
+from ganjobs.data.sample import write_sample_data
 from ganjobs.errors import DataError
-from ganjobs.ingest import load_market_data
-from ganjobs.sample_data import write_sample_data
-from ganjobs.storage import write_bytes
+from ganjobs.io.storage import write_bytes
 
 
 def test_sample_data_reads_back_three_symbols(sample_dir):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ganjobs.jobs import run_remote, submission_id, submit
+from ganjobs.cluster.jobs import run_remote, submission_id, submit
+from ganjobs.io.storage import is_published
 from ganjobs.scenarios import open_scenarios
-from ganjobs.storage import is_published
 
 pytestmark = pytest.mark.slow
 VENV_BIN = Path(sys.executable).parent
@@ -90,7 +90,7 @@ def test_submission_id_is_stable():
 
 
 def test_failed_job_is_a_clear_error(ray_head, tmp_path):
-    from ganjobs.jobs import JobFailed
+    from ganjobs.cluster.jobs import JobFailed
 
     with pytest.raises(JobFailed, match="FAILED"):
         run_remote("generate", f"bad-{time.time()}", [
@@ -103,7 +103,7 @@ def test_two_node_cluster_ddp_with_s3_checkpoints(s3_env, sample_dir):
     import ray
     from ray.cluster_utils import Cluster
 
-    from ganjobs.train import train_model
+    from ganjobs.train.command import train_model
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
@@ -122,7 +122,7 @@ def test_two_node_cluster_ddp_with_s3_checkpoints(s3_env, sample_dir):
                              workers=2, storage_path=f"s3://{s3_env}/ray-results",
                              run_name="two-node")
         assert is_published(out) and result["steps"] > 0
-        from ganjobs.storage import filesystem
+        from ganjobs.io.storage import filesystem
 
         fs, path = filesystem(f"s3://{s3_env}/ray-results/two-node")
         assert any("checkpoint" in p for p in fs.find(path))
@@ -140,8 +140,8 @@ def test_pipeline_runs_training_and_generation_as_jobs(ray_head, s3_env):
 
     from flows.params import PipelineParams
     from flows.pipeline import scenario_pipeline
-    from ganjobs.jobs import submission_id
-    from ganjobs.sample_data import write_sample_data
+    from ganjobs.cluster.jobs import submission_id
+    from ganjobs.data.sample import write_sample_data
 
     ray.shutdown()
     lake = f"s3://{s3_env}"

@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 
 from ganjobs.baselines import simulate_baseline
+from ganjobs.data.prices import load_market_data
 from ganjobs.evaluate.metrics import (
     PROJECT,
     acf_rows,
@@ -28,7 +29,6 @@ from ganjobs.evaluate.metrics import (
     var_es,
     windows,
 )
-from ganjobs.ingest import load_market_data
 
 
 @pytest.fixture(scope="module")

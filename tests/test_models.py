@@ -9,8 +9,8 @@ from scipy import stats
 from torch import nn
 
 from ganjobs.config import resolve_config
-from ganjobs.losses import d_loss, g_loss, gradient_penalty, interpolate
-from ganjobs.models import (
+from ganjobs.model.losses import d_loss, g_loss, gradient_penalty, interpolate
+from ganjobs.model.networks import (
     DilatedConv,
     build_critic,
     build_generator,
@@ -285,7 +285,7 @@ def test_noise_halflives_are_validated():
 
 
 def test_critic_trailing_sums_and_their_causality():
-    from ganjobs.models import trailing_sums
+    from ganjobs.model.networks import trailing_sums
 
     x = torch.randn(3, 30, 2, generator=_gen(4), dtype=torch.float64)
     s5, s20 = trailing_sums(x, [5, 20])

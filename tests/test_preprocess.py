@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from ganjobs.errors import GanjobsError
-from ganjobs.preprocess import Preprocessor, h_delta, igmm, w_delta
+from ganjobs.model.preprocess import Preprocessor, h_delta, igmm, w_delta
 
 
 def _lambert_sample(delta: float, n: int, seed: int) -> np.ndarray:
@@ -78,7 +78,7 @@ def test_dict_round_trip_through_json():
 
 
 def test_real_sample_data_round_trip(sample_dir):
-    from ganjobs.ingest import load_market_data
+    from ganjobs.data.prices import load_market_data
 
     data = load_market_data(sample_dir)
     pre = Preprocessor.fit(data.returns)

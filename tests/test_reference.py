@@ -2,7 +2,7 @@
 
 ``bench/reference_tcn.py`` is the eager PyTorch baseline of the training benchmark (issue #12).
 Built with ganjobs' activations and heads and given ganjobs' weights, it must agree with
-``ganjobs.models`` on outputs, on weight gradients, and on the WGAN-GP penalty's double
+``ganjobs.model.networks`` on outputs, on weight gradients, and on the WGAN-GP penalty's double
 backward; the fast training step and the reference step must both run on gpu-preset shapes.
 """
 
@@ -15,9 +15,9 @@ from torch import nn
 
 from bench.reference_tcn import ReferenceGAN, from_ganjobs
 from ganjobs.config import resolve_config
-from ganjobs.losses import gradient_penalty
-from ganjobs.models import build_critic, build_generator
-from ganjobs.train_loop import train_loop_per_worker
+from ganjobs.model.losses import gradient_penalty
+from ganjobs.model.networks import build_critic, build_generator
+from ganjobs.train.loop import train_loop_per_worker
 
 K, WINDOW, BATCH = 3, 24, 2
 TOL = {"rtol": 1e-4, "atol": 1e-5}

@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from ganjobs.data.prices import load_market_data
+from ganjobs.data.sample import write_sample_data
 from ganjobs.errors import StorageError
-from ganjobs.ingest import load_market_data
-from ganjobs.sample_data import write_sample_data
-from ganjobs.storage import read_bytes, write_bytes
+from ganjobs.io.storage import read_bytes, write_bytes
 
 SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
             b"<Message>Please reduce your request rate.</Message></Error>")

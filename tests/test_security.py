@@ -80,7 +80,7 @@ def test_payloads_are_live(tmp_path):
 
 @pytest.mark.parametrize("kind", ["pickle-os-system", "pickle-function", "torch-save"])
 def test_crafted_checkpoint_state_is_refused(tmp_path, kind):
-    from ganjobs.train_session import STATE_FILE, LocalSession, load_state
+    from ganjobs.train.session import STATE_FILE, LocalSession, load_state
 
     marker = tmp_path / "marker"
     ckpt = tmp_path / "ckpt"
@@ -96,7 +96,7 @@ def test_crafted_checkpoint_state_is_refused(tmp_path, kind):
 
 
 def test_genuine_checkpoint_still_loads(tmp_path):
-    from ganjobs.train_session import LocalSession
+    from ganjobs.train.session import LocalSession
 
     session = LocalSession(torch.device("cpu"), str(tmp_path / "ckpt"))
     state = {"step": 3, "generator": {"w": torch.arange(4.0)}, "rng": torch.get_rng_state(),
@@ -109,10 +109,10 @@ def test_genuine_checkpoint_still_loads(tmp_path):
 def test_crafted_checkpoint_stops_a_resumed_standalone_run(tmp_path, sample_dir):
     """The real resume path: the standalone loop given a checkpoint_dir holding the payload."""
     from ganjobs.config import resolve_config
-    from ganjobs.ingest import load_market_data
-    from ganjobs.preprocess import Preprocessor
-    from ganjobs.train_loop import train_loop_per_worker
-    from ganjobs.train_session import STATE_FILE
+    from ganjobs.data.prices import load_market_data
+    from ganjobs.model.preprocess import Preprocessor
+    from ganjobs.train.loop import train_loop_per_worker
+    from ganjobs.train.session import STATE_FILE
 
     marker = tmp_path / "marker"
     ckpt = tmp_path / "ckpt"
@@ -133,11 +133,11 @@ def test_crafted_checkpoint_stops_a_resumed_standalone_run(tmp_path, sample_dir)
 def _write_model(out: str, prices: str, symbols=SYMBOLS) -> str:
     """A real model folder (untrained tiny generator) written by the library's writer."""
     from ganjobs.config import resolve_config
-    from ganjobs.ingest import load_market_data
-    from ganjobs.modelio import write_model_folder
-    from ganjobs.models import build_generator
-    from ganjobs.preprocess import Preprocessor
-    from ganjobs.train import split_holdout
+    from ganjobs.data.prices import load_market_data
+    from ganjobs.model.folder import write_model_folder
+    from ganjobs.model.networks import build_generator
+    from ganjobs.model.preprocess import Preprocessor
+    from ganjobs.train.command import split_holdout
 
     cfg = resolve_config("tiny")
     data = load_market_data(prices, symbols)
@@ -168,8 +168,8 @@ def _one_error_line(capsys) -> str:
 def test_generate_refuses_pickled_weights(model_dir, tmp_path, capsys, kind, fix_sha):
     """generator.safetensors replaced by pickle bytes; with ``sha-forged`` the attacker also
     rewrites model.json so the recorded sha256 matches: still refused, nothing written."""
-    from ganjobs.modelio import MODEL_JSON, WEIGHTS_FILE
-    from ganjobs.storage import sha256_bytes
+    from ganjobs.io.storage import sha256_bytes
+    from ganjobs.model.folder import MODEL_JSON, WEIGHTS_FILE
 
     assert main(["generate", "--model", model_dir, "--out", str(tmp_path / "ok"), "--n", "4",
                  "--horizon", "3"]) == 0  # the folder is good before tampering
@@ -194,8 +194,8 @@ def test_generate_refuses_pickled_weights(model_dir, tmp_path, capsys, kind, fix
 def test_model_json_cannot_point_weights_at_a_pickle(model_dir, tmp_path, capsys):
     """model.json naming another file (a torch checkpoint beside it, or one outside the
     folder) as the weights: never unpickled, never read outside the folder."""
-    from ganjobs.modelio import MODEL_JSON
-    from ganjobs.storage import sha256_bytes
+    from ganjobs.io.storage import sha256_bytes
+    from ganjobs.model.folder import MODEL_JSON
 
     marker = tmp_path / "marker"
     blob = _payloads(marker)["torch-save"]
@@ -233,8 +233,8 @@ def test_evaluation_report_escapes_locations(tmp_path, sample_dir):
     sub-folder ``script>`` spells the payload."""
     import shutil
 
-    from ganjobs.evaluate import evaluate_scenarios
-    from ganjobs.generate import generate_scenarios
+    from ganjobs.evaluate.command import evaluate_scenarios
+    from ganjobs.generate.command import generate_scenarios
 
     base = tmp_path / HTML_PAYLOADS[1]
     prices = base / "<script>alert(1)</script>" / "prices"
@@ -285,7 +285,7 @@ def test_stress_with_hostile_portfolio_strings(tmp_path, sample_dir):
     verbatim and the figure is drawn (no mathtext failure on ``$...$`` names)."""
     import yaml
 
-    from ganjobs.generate import generate_scenarios
+    from ganjobs.generate.command import generate_scenarios
 
     model = _write_model(str(tmp_path / "model"), sample_dir)
     sset = str(tmp_path / "set")
@@ -341,7 +341,7 @@ def test_portfolio_tag_is_a_single_safe_segment(path):
 @pytest.mark.parametrize("segment", ["../x", "a/../../x", "/x", "..", "a/.."])
 def test_join_refuses_escaping_segments_local_and_s3(tmp_path, segment):
     from ganjobs.errors import StorageError
-    from ganjobs.storage import join
+    from ganjobs.io.storage import join
 
     for root in ("s3://bucket/root", str(tmp_path), f"file://{tmp_path}"):
         with pytest.raises(StorageError, match="escapes"):
@@ -350,7 +350,7 @@ def test_join_refuses_escaping_segments_local_and_s3(tmp_path, segment):
 
 def test_publisher_part_names_cannot_escape(tmp_path):
     from ganjobs.errors import StorageError
-    from ganjobs.storage import Publisher
+    from ganjobs.io.storage import Publisher
 
     with pytest.raises(StorageError), Publisher(str(tmp_path / "set")) as pub:
         pub.write_part("../evil.parquet", b"x", rows=1)
@@ -457,7 +457,7 @@ def _leak_run(s3_server, sample_dir, tmp_path, monkeypatch) -> dict[str, list[st
     bucket = f"leak-{uuid.uuid4().hex[:10]}"
     client = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     client.create_bucket(Bucket=bucket)
-    from ganjobs.sample_data import write_sample_data
+    from ganjobs.data.sample import write_sample_data
 
     write_sample_data(f"s3://{bucket}/prices")
     local = tmp_path / "local"

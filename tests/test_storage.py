@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ganjobs.errors import StorageError
-from ganjobs.storage import (
+from ganjobs.io.storage import (
     Publisher,
     exists,
     filesystem,

@@ -19,13 +19,13 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
-import ganjobs.stress as stress_mod
+import ganjobs.stress.command as stress_mod
 from ganjobs.cli import main
+from ganjobs.data.portfolio import parse_portfolio
 from ganjobs.errors import GanjobsError
-from ganjobs.portfolio import parse_portfolio
+from ganjobs.io.storage import read_bytes
 from ganjobs.scenarios import FORMAT, open_scenarios
-from ganjobs.storage import read_bytes
-from ganjobs.stress import (
+from ganjobs.stress.command import (
     StressAccumulator,
     expected_shortfall,
     lower_quantiles,
@@ -461,7 +461,7 @@ def test_s3_round_trip(s3_env, tmp_path):
     """Set, portfolio and results on S3 (moto), through the standard AWS settings."""
     import fsspec
 
-    from ganjobs.storage import s3_options
+    from ganjobs.io.storage import s3_options
 
     rng = np.random.default_rng(4)
     local = write_set(tmp_path / "set", rng.normal(0, 0.01, (50, 3, 2)), ["A", "B"], parts=2)

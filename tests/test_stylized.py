@@ -9,8 +9,8 @@ import torch
 from ganjobs.config import config_from_dict, resolve_config
 from ganjobs.errors import GanjobsError
 from ganjobs.evaluate.metrics import acf_rows, leverage_rows
-from ganjobs.models import build_generator, draw_noise
-from ganjobs.stylized import (
+from ganjobs.model.networks import build_generator, draw_noise
+from ganjobs.model.stylized import (
     VOL_LEVELS,
     data_curves,
     fact_curves,
@@ -18,7 +18,7 @@ from ganjobs.stylized import (
     short_acf,
     vol_quantiles,
 )
-from ganjobs.train_loop import train_loop_per_worker
+from ganjobs.train.loop import train_loop_per_worker
 
 
 def _clustered(rng: np.random.Generator, n: int, length: int, k: int) -> np.ndarray:

@@ -12,21 +12,21 @@ import numpy as np
 import pytest
 import torch
 
-from ganjobs.cluster import start_local_ray
+from ganjobs.cluster.connect import start_local_ray
 from ganjobs.config import PRESETS, resolve_config
 from ganjobs.errors import GanjobsError
-from ganjobs.modelio import load_model
-from ganjobs.models import state_hash
-from ganjobs.preprocess import Preprocessor
-from ganjobs.train import train_model
-from ganjobs.train_loop import NonFiniteLossError, train_loop_per_worker
+from ganjobs.model.folder import load_model
+from ganjobs.model.networks import state_hash
+from ganjobs.model.preprocess import Preprocessor
+from ganjobs.train.command import train_model
+from ganjobs.train.loop import NonFiniteLossError, train_loop_per_worker
 
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 
 
 @pytest.fixture(scope="module")
 def train_data(sample_dir) -> np.ndarray:
-    from ganjobs.ingest import load_market_data
+    from ganjobs.data.prices import load_market_data
 
     returns = load_market_data(sample_dir).returns[:1500]
     return Preprocessor.fit(returns).transform(returns).astype(np.float32)

@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 import torch
 
-from ganjobs.cluster import start_local_ray
+from ganjobs.cluster.connect import start_local_ray
 from ganjobs.config import resolve_config
-from ganjobs.modelio import load_model
-from ganjobs.preprocess import Preprocessor
-from ganjobs.train import train_model
-from ganjobs.train_loop import NonFiniteLossError, train_loop_per_worker
-from ganjobs.train_session import load_state
+from ganjobs.model.folder import load_model
+from ganjobs.model.preprocess import Preprocessor
+from ganjobs.train.command import train_model
+from ganjobs.train.loop import NonFiniteLossError, train_loop_per_worker
+from ganjobs.train.session import load_state
 
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 
@@ -42,7 +42,7 @@ DIVERGING = {"lr_g": 1.0, "lr_d": 1.0, "noise_halflives": [], "critic_horizons":
 
 @pytest.fixture(scope="module")
 def train_data(sample_dir) -> np.ndarray:
-    from ganjobs.ingest import load_market_data
+    from ganjobs.data.prices import load_market_data
 
     returns = load_market_data(sample_dir).returns[:1500]
     return Preprocessor.fit(returns).transform(returns).astype(np.float32)
@@ -133,8 +133,8 @@ def test_non_finite_losses_are_retried_then_fail(train_data, capfd):
 def test_divergence_events_are_collective_first_step_and_valid_json():
     """The tracker keeps the first non-finite and first exploded step on the device; a
     non-finite loss wins a tie with an explosion; NaN/inf become strings (JSON-valid)."""
-    from ganjobs.train_loop import _check_health, _describe, _Tracker
-    from ganjobs.train_session import LocalSession
+    from ganjobs.train.loop import _check_health, _describe, _Tracker
+    from ganjobs.train.session import LocalSession
 
     session = LocalSession(torch.device("cpu"))
     tracker = _Tracker(session.device, explode_threshold=100.0)

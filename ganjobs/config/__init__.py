@@ -78,7 +78,7 @@ class ModelConfig(_Section):
         features of past noise scale the current step's noise, or ``log_volatility``: a
         stochastic-volatility form ``mu + exp(s_t) * eps_t`` with a constant drift, so that
         Gaussian inputs give log-normal volatility and returns carry no spurious serial
-        correlation (see :class:`~ganjobs.models.TCNGenerator`).
+        correlation (see :class:`~ganjobs.model.networks.TCNGenerator`).
     critic_abs : bool
         Feed the critic ``|r|`` next to ``r``: volatility clustering is a dependence of
         magnitudes, which the critic then sees in its first layer instead of having to
@@ -86,7 +86,7 @@ class ModelConfig(_Section):
     noise_halflives : list of float
         Half-lives (days) of exponentially weighted moving averages of the noise channels
         that the TCN generator reads next to the noise itself (each a stationary AR(1) of
-        unit variance; see :func:`~ganjobs.models.draw_noise`). Market volatility stays
+        unit variance; see :func:`~ganjobs.model.networks.draw_noise`). Market volatility stays
         persistent over months, far beyond a TCN's receptive field: with these channels the
         generator's volatility can depend on the sum of shocks of the last quarter or year,
         as in multi-component GARCH models, without a longer receptive field. Empty: plain
@@ -184,7 +184,7 @@ class LossConfig(_Section):
         Weight of the gradient penalty on the critic. ``None`` resolves to 10 for ``wgan-gp``
         (Gulrajani et al.) and 0 (no penalty) for the others.
     facts_weight : float
-        Weight of the stylized-facts penalty on the generator (see :mod:`ganjobs.stylized`):
+        Weight of the stylized-facts penalty on the generator (see :mod:`ganjobs.model.stylized`):
         the squared distance between the ``|r|`` autocorrelation and leverage curves of
         generated paths of ``facts_length`` days and those of every such window of the
         training returns. The critic's windows are then the last ``data.window`` days of
@@ -203,11 +203,11 @@ class LossConfig(_Section):
     facts_vol_window : int
         With the penalty on, also compare the quantiles of the log standard deviation of
         every window of this many days (realized volatility) with the training data's
-        (see :func:`ganjobs.stylized.vol_quantiles`); 0: not. Default 20 days, a month.
+        (see :func:`ganjobs.model.stylized.vol_quantiles`); 0: not. Default 20 days, a month.
     facts_short_window : int
         With the penalty on, also compare the ``|r|`` autocorrelation at lags
         ``1..facts_short_lags`` within every window of this many days with the training
-        data's (see :func:`ganjobs.stylized.short_acf`): day-to-day volatility dynamics, which
+        data's (see :func:`ganjobs.model.stylized.short_acf`): day-to-day volatility dynamics, which
         the yearly curve mixes with slow swings. 0: not. Default 20 days, a month.
     facts_short_lags : int
         Lags of that curve (default 5).
@@ -217,7 +217,7 @@ class LossConfig(_Section):
     facts_estimator : {"split", "square"}
         How a batch estimates the penalty: ``square`` squares the batch's deviation from the
         data's facts, ``split`` multiplies the deviations of its two halves, which leaves
-        out the batch's sampling variance (see :func:`ganjobs.stylized.facts_penalty`).
+        out the batch's sampling variance (see :func:`ganjobs.model.stylized.facts_penalty`).
     """
 
     kind: Literal["bce", "wgan-gp", "hinge"] = "wgan-gp"
@@ -287,14 +287,14 @@ class PreprocessConfig(_Section):
         After training, fit one affine map that gives the generator's output the mean 0,
         variance 1 and cross-symbol correlation that the standardised training data have
         (moments of a fixed sample of the final generator's own paths; see
-        :func:`ganjobs.modelio.fit_calibration`). A GAN leaves small drift, scale and
+        :func:`ganjobs.model.folder.fit_calibration`). A GAN leaves small drift, scale and
         correlation errors that compound over multi-day horizons; the map removes them
         without rejecting or clipping any path. Recorded in ``model.json``.
     calibrate_body : bool
         With ``calibrate``, also map the body of each symbol's daily distribution (its
         central 90%) onto the training data's quantiles by a monotone piecewise-linear map;
         beyond it the tails follow ``body_tails``, and a shift keeps the mean (see
-        :mod:`ganjobs.marginal`). An 800-step GAN leaves the body's width up to 10% off (it
+        :mod:`ganjobs.model.marginal`). An 800-step GAN leaves the body's width up to 10% off (it
         shapes the tails and the dynamics, where it earns its keep), and one-day distances
         and the discriminative score read the body first. What the map does not touch: the
         order of every value within its symbol, hence the paths' dependence over time and
@@ -351,7 +351,7 @@ class TrainConfig(_Section):
         run, counted across resumptions: each restores the last checkpointed state (every
         rank keeps a copy in memory) and multiplies both learning rates by
         ``recovery_lr_factor``. One more divergence stops the run with
-        :class:`~ganjobs.train_loop.NonFiniteLossError`; 0 stops at the first.
+        :class:`~ganjobs.train.loop.NonFiniteLossError`; 0 stops at the first.
     recovery_lr_factor : float
         Factor applied to ``lr_g`` and ``lr_d`` at each recovery. The lowered rates are kept
         in the checkpoints, so a resumed run continues with them.

@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ganjobs.errors import GanjobsError
-from ganjobs.storage import read_bytes
+from ganjobs.io.storage import read_bytes
 
 #: Default loss threshold as a fraction of the gross notional Σ|notional|.
 DEFAULT_THRESHOLD_FRACTION = 0.10

@@ -14,7 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ganjobs.errors import DataError
-from ganjobs.storage import filesystem, storage_errors
+from ganjobs.io.storage import filesystem, storage_errors
 
 REQUIRED = ("date", "symbol", "close")
 PARQUET_EXT = (".parquet", ".pq")

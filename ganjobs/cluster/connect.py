@@ -7,10 +7,10 @@ import socket
 from typing import Any
 
 from ganjobs.errors import GanjobsError
-from ganjobs.storage import split_url
+from ganjobs.io.storage import split_url
 
 # Settings workers need to reach object storage; credentials are forwarded to a local
-# cluster only (a remote cluster has its own identity; see ganjobs.jobs).
+# cluster only (a remote cluster has its own identity; see ganjobs.cluster.jobs).
 
 
 def ensure_ray(address: str | None = None) -> None:
@@ -21,7 +21,7 @@ def ensure_ray(address: str | None = None) -> None:
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     target = address or os.environ.get("RAY_ADDRESS") or None
-    from ganjobs.jobs import FORWARDED_ENV
+    from ganjobs.cluster.jobs import FORWARDED_ENV
 
     # Non-secret settings only: a local cluster inherits this process's environment
     # (credentials included), and runtime envs are logged in plain text by Ray.

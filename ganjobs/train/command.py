@@ -2,8 +2,8 @@
 
 :func:`train_model` validates its arguments, reads and splits the prices (the most recent
 ``holdout_fraction`` of returns is never trained on), fits the preprocessing on the training
-window, runs :func:`~ganjobs.train_loop.train_loop_per_worker` under a ``TorchTrainer`` and
-writes the model folder from the run's last checkpoint (see :mod:`ganjobs.modelio`).
+window, runs :func:`~ganjobs.train.loop.train_loop_per_worker` under a ``TorchTrainer`` and
+writes the model folder from the run's last checkpoint (see :mod:`ganjobs.model.folder`).
 
 A run is named after (data fingerprint, symbols, resolved config, seed) unless a name is
 given; Ray Train V2 restores the latest checkpoint of a run of the same name in the same
@@ -27,13 +27,13 @@ import numpy as np
 # Train V2 is the API this module is written against; set before ray.train is imported.
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 
-from ganjobs.cluster import check_shared_storage, start_local_ray  # noqa: E402
+from ganjobs.cluster.connect import check_shared_storage, start_local_ray  # noqa: E402
 from ganjobs.config import GanConfig, resolve_config  # noqa: E402
+from ganjobs.data.prices import MarketData, load_market_data  # noqa: E402
 from ganjobs.errors import GanjobsError, StorageError  # noqa: E402
-from ganjobs.ingest import MarketData, load_market_data  # noqa: E402
-from ganjobs.preprocess import Preprocessor  # noqa: E402
-from ganjobs.storage import OWNED, filesystem, split_url, storage_errors  # noqa: E402
-from ganjobs.train_loop import NonFiniteLossError, train_loop_per_worker  # noqa: E402
+from ganjobs.io.storage import OWNED, filesystem, split_url, storage_errors  # noqa: E402
+from ganjobs.model.preprocess import Preprocessor  # noqa: E402
+from ganjobs.train.loop import NonFiniteLossError, train_loop_per_worker  # noqa: E402
 
 DEFAULT_RAY_RESULTS = "~/.ganjobs/ray_results"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -161,7 +161,7 @@ def _forwarded_env(local: bool) -> dict[str, str]:
     a remote cluster has its own identity. Runtime envs are written in plain text to Ray's
     logs and shown by its dashboard, so secrets must never travel in them.
     """
-    from ganjobs.jobs import FORWARDED_ENV
+    from ganjobs.cluster.jobs import FORWARDED_ENV
 
     del local  # same rule either way; kept for the callers' readability
     env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
@@ -238,7 +238,7 @@ def run_ray_training(cfg: GanConfig, train_data: np.ndarray, name: str, storage:
     )
     from ray.train.torch import TorchTrainer
 
-    from ganjobs.train_session import STATE_FILE, load_state
+    from ganjobs.train.session import STATE_FILE, load_state
 
     started = _connect(address)
     try:
@@ -330,7 +330,7 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
     dict
         ``out``, ``steps`` (final step), ``start_step``, ``run_name``, ``storage_path``,
         ``metrics`` (training summary), ``recoveries`` (divergence recoveries, see
-        :func:`~ganjobs.train_loop.train_loop_per_worker`) and ``meta`` (the written
+        :func:`~ganjobs.train.loop.train_loop_per_worker`) and ``meta`` (the written
         ``model.json``, whose ``training`` records the recoveries and final learning
         rates).
 
@@ -356,7 +356,7 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
 
     state, metrics = run_ray_training(cfg, train_data, name, storage, address)
 
-    from ganjobs.modelio import fit_calibration, write_model_folder
+    from ganjobs.model.folder import fit_calibration, write_model_folder
 
     training = {
         "run_name": name,

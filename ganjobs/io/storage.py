@@ -20,7 +20,7 @@ import fsspec
 from fsspec.spec import AbstractFileSystem
 
 from ganjobs.errors import StorageError
-from ganjobs.publish_lock import LOCK, Lease
+from ganjobs.io.lock import LOCK, Lease
 
 SUCCESS = "_SUCCESS"
 MANIFEST = "manifest.json"

@@ -17,10 +17,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ganjobs.core.version import code_version
 from ganjobs.errors import GanjobsError
+from ganjobs.io.storage import Publisher, join, split_url
 from ganjobs.scenarios import FORMAT
-from ganjobs.storage import Publisher, join, split_url
-from ganjobs.version import code_version
 
 BLOCK = 1024  # scenarios per noise block: the unit of determinism
 PART_BLOCKS = 16  # blocks per part file (16,384 scenarios)
@@ -151,7 +151,7 @@ def generate_scenarios(model: str, out: str, n: int, horizon: int, seed: int = 0
     _validate(n, horizon, out)
     if workers is not None and workers <= 0:
         raise GanjobsError(f"--workers must be positive, got {workers}")
-    from ganjobs.modelio import load_model
+    from ganjobs.model.folder import load_model
 
     gan = load_model(model)
     columns = _select(gan.symbols, symbols, model)
@@ -209,7 +209,7 @@ def _run_ray(model_url: str, parts: list[PartSpec], horizon: int, seed: int,
              symbols: list[str], workers: int | None, device: str,
              publisher: Publisher) -> list[PartResult]:
     """Each Ray task samples one part and writes it; the driver keeps only summaries."""
-    from ganjobs.generate_ray import run_parts
+    from ganjobs.generate.ray_parts import run_parts
 
     results = run_parts(model_url, parts, horizon, seed, symbols, workers, device,
                         publisher.url)
@@ -219,7 +219,7 @@ def _run_ray(model_url: str, parts: list[PartSpec], horizon: int, seed: int,
 
 
 def _info(res: PartResult):
-    from ganjobs.storage import PartInfo
+    from ganjobs.io.storage import PartInfo
 
     return PartInfo(name=res.spec.name, rows=res.rows, sha256=res.sha256, bytes=res.nbytes)
 

@@ -35,7 +35,7 @@ def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
     ----------
     results : dict
         The ``stress.json`` content.
-    res : ganjobs.stress.StressResult
+    res : ganjobs.stress.command.StressResult
         The set's result, for the full P&L vector.
     sources : dict
         ``results["sources"]``.

@@ -31,10 +31,10 @@ import torch
 
 from ganjobs.config import GanConfig, config_from_dict
 from ganjobs.errors import GanjobsError
-from ganjobs.losses import d_loss, g_loss, gradient_penalty, interpolate
-from ganjobs.models import build_critic, build_generator, draw_noise, state_hash, unwrap
-from ganjobs.stylized import data_curves, facts_penalty, short_acf, vol_quantiles
-from ganjobs.train_session import LocalSession, Session, open_session
+from ganjobs.model.losses import d_loss, g_loss, gradient_penalty, interpolate
+from ganjobs.model.networks import build_critic, build_generator, draw_noise, state_hash, unwrap
+from ganjobs.model.stylized import data_curves, facts_penalty, short_acf, vol_quantiles
+from ganjobs.train.session import LocalSession, Session, open_session
 
 CHECKPOINT_FORMAT = "ganjobs.checkpoint/1"
 # Stream keys for seed derivation: one run seed, independent streams per purpose and rank.
@@ -79,7 +79,7 @@ def _load_data(config: dict[str, Any]) -> np.ndarray:
     elif config.get("data_path"):
         import io
 
-        from ganjobs.storage import read_bytes  # fsspec: a local path or s3:// alike
+        from ganjobs.io.storage import read_bytes  # fsspec: a local path or s3:// alike
 
         data = np.load(io.BytesIO(read_bytes(config["data_path"])), allow_pickle=False)
         data = np.asarray(data, dtype=np.float32)

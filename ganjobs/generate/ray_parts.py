@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ganjobs.cluster import ensure_ray
-from ganjobs.generate import PartResult, PartSpec, build_part
-from ganjobs.storage import join, sha256_bytes, write_bytes
+from ganjobs.cluster.connect import ensure_ray
+from ganjobs.generate.command import PartResult, PartSpec, build_part
+from ganjobs.io.storage import join, sha256_bytes, write_bytes
 
 
 @functools.lru_cache(maxsize=2)
 def _cached_model(url: str) -> Any:
-    from ganjobs.modelio import load_model
+    from ganjobs.model.folder import load_model
 
     return load_model(url)
 

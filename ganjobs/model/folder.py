@@ -22,10 +22,7 @@ from safetensors.torch import save as save_safetensors
 
 from ganjobs.config import GanConfig, config_from_dict
 from ganjobs.errors import GanjobsError
-from ganjobs.marginal import apply_body, fit_body
-from ganjobs.models import build_generator, draw_noise
-from ganjobs.preprocess import Preprocessor
-from ganjobs.storage import (
+from ganjobs.io.storage import (
     SUCCESS,
     Publisher,
     exists,
@@ -34,6 +31,9 @@ from ganjobs.storage import (
     read_json,
     sha256_bytes,
 )
+from ganjobs.model.marginal import apply_body, fit_body
+from ganjobs.model.networks import build_generator, draw_noise
+from ganjobs.model.preprocess import Preprocessor
 
 MODEL_FORMAT = "ganjobs.model/1"
 MODEL_JSON = "model.json"
@@ -77,7 +77,7 @@ def fit_calibration(cfg: GanConfig, generator_state: dict[str, torch.Tensor], k:
     (standardised) training data ``target`` (identity when it is not given, or ``k == 1``).
     With ``cfg.preprocess.calibrate_body`` and a ``target``, the same sample, mapped, also
     fits each symbol's monotone body map onto ``target`` (``body``; see
-    :mod:`ganjobs.marginal`), applied after the affine map. No path is rejected or clipped.
+    :mod:`ganjobs.model.marginal`), applied after the affine map. No path is rejected or clipped.
     """
     g_model = build_generator(cfg.model, k, cfg.data.window)
     g_model.load_state_dict(generator_state, strict=True)
@@ -117,7 +117,7 @@ def write_model_folder(out: str, *, cfg: GanConfig, generator_state: dict[str, t
     dict
         The written ``model.json`` content.
     """
-    from ganjobs.version import code_version
+    from ganjobs.core.version import code_version
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in generator_state.items()}
     blob = save_safetensors(tensors, metadata={"format": MODEL_FORMAT})

@@ -11,7 +11,7 @@ from pathlib import Path
 @functools.cache
 def code_version() -> str:
     """``git describe`` of the checkout when there is one, else the installed package version."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(
             ["git", "-C", str(root), "describe", "--always", "--dirty", "--tags"],

@@ -49,9 +49,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ganjobs.data.portfolio import Portfolio, parse_portfolio
 from ganjobs.errors import GanjobsError
-from ganjobs.portfolio import Portfolio, parse_portfolio
-from ganjobs.storage import (
+from ganjobs.io.storage import (
     Publisher,
     is_published,
     read_bytes,
@@ -485,7 +485,7 @@ def load_real_returns(prices: str, symbols: list[str], manifest: dict[str, Any]
         Prices that break CONTRACTS §2, lack a portfolio symbol, or hold fewer than two
         dates inside the training window.
     """
-    from ganjobs.ingest import load_market_data
+    from ganjobs.data.prices import load_market_data
 
     data = load_market_data(prices, symbols)
     dates = pd.DatetimeIndex(data.dates)
@@ -637,7 +637,7 @@ def run_stress(scenarios: str, portfolio: str, out: str, prices: str | None = No
     scenarios : str
         URL of a published scenario set (CONTRACTS §3).
     portfolio : str
-        URL of the portfolio YAML (see :mod:`ganjobs.portfolio`).
+        URL of the portfolio YAML (see :mod:`ganjobs.data.portfolio`).
     out : str
         Folder URL to publish to.
     prices : str, optional
@@ -664,9 +664,9 @@ def run_stress(scenarios: str, portfolio: str, out: str, prices: str | None = No
         Bad input: unreadable or invalid portfolio, a set without ``_SUCCESS``, a symbol the
         set (or the prices) lack, a horizon longer than the set, ``out`` already published.
     """
+    from ganjobs.core.version import code_version
     from ganjobs.scenarios import open_scenarios
-    from ganjobs.stress_report import render_plot
-    from ganjobs.version import code_version
+    from ganjobs.stress.report import render_plot
 
     # ---- validate everything before computing or writing anything
     port_bytes = read_bytes(portfolio)

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ganjobs.storage import join, split_url, write_bytes
+from ganjobs.io.storage import join, split_url, write_bytes
 
 # (symbol, arch dataset module, column): adjusted closes for the indices, spot for WTI.
 SERIES = (
