@@ -174,6 +174,53 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _refuse_foreign(fs: AbstractFileSystem, path: str, url: str) -> None:
+    foreign = [p for p in fs.find(path)
+               if not any(fnmatch.fnmatch(posixpath.basename(p), g) for g in OWNED)]
+    if foreign:
+        raise StorageError(
+            f"{url} holds files that were not published here "
+            f"(e.g. {posixpath.basename(foreign[0])}); choose an empty location"
+        )
+
+
+def precheck_out(url: str, overwrite: bool = False) -> None:
+    """Refuse, without writing anything, an output folder that :class:`Publisher` would refuse.
+
+    For commands that compute for a long time before they publish: a file where the folder
+    should be, files that were not published here, a published folder (unless
+    ``overwrite``) and, for local paths, a folder that cannot be created or written. Remote
+    permissions cannot be probed without writing; a failure there surfaces when publishing,
+    which still leaves nothing published.
+
+    Raises
+    ------
+    StorageError
+    """
+    fs, path = filesystem(url)
+    with storage_errors(url):
+        if fs.exists(path):
+            if not fs.isdir(path):
+                raise StorageError(f"{url} is a file, not a folder")
+            _refuse_foreign(fs, path, url)
+            if not overwrite and fs.exists(posixpath.join(path, SUCCESS)):
+                raise StorageError(f"{url} is already published; pass --overwrite to "
+                                   "replace it")
+    if split_url(url)[0] == "file":
+        _precheck_local(url, path)
+
+
+def _precheck_local(url: str, path: str) -> None:
+    """The nearest existing folder on the way to ``path`` must be a writable folder."""
+    probe = path
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise StorageError(f"{url}: cannot create a folder under {probe} (not a folder)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise StorageError(f"{url}: not writable ({probe} denies write access)")
+
+
 @dataclass
 class PartInfo:
     name: str
@@ -225,14 +272,7 @@ class Publisher:
         return self
 
     def _refuse_foreign(self) -> None:
-        found = self.fs.find(self.path)
-        foreign = [p for p in found
-                   if not any(fnmatch.fnmatch(posixpath.basename(p), g) for g in OWNED)]
-        if foreign:
-            raise StorageError(
-                f"{self.url} holds files that were not published here "
-                f"(e.g. {posixpath.basename(foreign[0])}); choose an empty location"
-            )
+        _refuse_foreign(self.fs, self.path, self.url)
 
     def _clear_leftovers(self) -> None:
         """Remove an earlier failed or replaced run's files so they never mix with ours.
