@@ -1,11 +1,17 @@
-"""Market-price ingest (CONTRACTS §2): read, validate, align, log returns, fingerprint."""
+"""Market-price ingest: read, convert to the long layout, validate, align, log returns, fingerprint.
+
+The layouts read (long, single-symbol download, wide table) are described in
+:mod:`ganjobs.data.layouts` and docs/formats.md; every file is converted to the long layout
+(date, symbol, close) right after it is read, and the long-layout rules apply to all.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +19,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ganjobs.data.cells import first_row, parse_dates
+from ganjobs.data.layouts import LONG, is_long, to_long
 from ganjobs.errors import DataError
 from ganjobs.io.storage import filesystem, storage_errors
 
@@ -35,7 +43,15 @@ class MarketData:
         Column order of ``returns``.
     closes : ndarray, shape (T, k)
     fingerprint : str
-        sha256 of the canonical (symbol, date, close) table, independent of file format.
+        sha256 of the canonical (symbol, date, close) table, independent of file format
+        and layout.
+    source : str
+        The location read.
+    notes : list of str
+        One line per file not in the long layout saying how it was read (layout, where the
+        symbol came from, which price column); empty when every file is long layout.
+    layouts : dict of str to str
+        Layout of each file not in the long layout, by file location.
     """
 
     returns: np.ndarray
@@ -44,6 +60,8 @@ class MarketData:
     closes: np.ndarray
     fingerprint: str
     source: str
+    notes: list[str] = field(default_factory=list)
+    layouts: dict[str, str] = field(default_factory=dict)
 
     @property
     def first_date(self) -> str:
@@ -53,14 +71,21 @@ class MarketData:
     def last_date(self) -> str:
         return str(pd.Timestamp(self.dates[-1]).date())
 
-    def data_record(self) -> dict[str, str]:
-        """The ``data`` block that manifests and model folders record."""
-        return {
+    def data_record(self) -> dict[str, Any]:
+        """The ``data`` block that manifests and model folders record.
+
+        ``layouts`` (file → layout) is present only when a file is not in the long layout,
+        so the block of long-layout data is unchanged.
+        """
+        record: dict[str, Any] = {
             "location": self.source,
             "sha256": self.fingerprint,
             "first_date": self.first_date,
             "last_date": self.last_date,
         }
+        if self.layouts:
+            record["layouts"] = dict(self.layouts)
+        return record
 
 
 def _list_files(url: str) -> list[tuple[str, str]]:
@@ -97,7 +122,7 @@ def _hive_values(root_rel: str) -> dict[str, str]:
     return out
 
 
-def _read_table(display: str, fs, path: str) -> pd.DataFrame:
+def _read_table(display: str, fs, path: str, hive: dict[str, str]) -> pd.DataFrame:
     with storage_errors(display):
         raw = fs.cat_file(path)
     if not raw:
@@ -111,14 +136,27 @@ def _read_table(display: str, fs, path: str) -> pd.DataFrame:
                 import gzip
 
                 raw = gzip.decompress(raw)
-            # Everything as text first so that the validation below names the bad value.
-            opts = pacsv.ConvertOptions(column_types={c: pa.string() for c in REQUIRED})
-            table = pacsv.read_csv(io.BytesIO(raw), convert_options=opts)
+            table = pacsv.read_csv(io.BytesIO(raw), convert_options=_csv_types(raw, hive))
         return table.to_pandas()
     except (pa.ArrowInvalid, OSError, EOFError, UnicodeDecodeError) as exc:
         kind = "Parquet" if name.endswith(PARQUET_EXT) else "CSV"
         first = str(exc).splitlines()[0][:200]
         raise DataError(f"{display}: not a readable {kind} file ({first})") from exc
+
+
+def _csv_types(raw: bytes, hive: dict[str, str]) -> pacsv.ConvertOptions:
+    """Price columns as text, so that the checks name a bad cell instead of a parser error.
+
+    A long-layout file is read as it always was (date, symbol, close as text). Any other
+    file has every column read as text: its price columns are not known by name, and a
+    type guessed from the first rows could refuse a later, valid row.
+    """
+    long = pacsv.ConvertOptions(column_types={c: pa.string() for c in REQUIRED})
+    # The header alone (the first block is parsed to know the column names).
+    names = pacsv.open_csv(io.BytesIO(raw), convert_options=long).schema.names
+    if is_long(names, hive):
+        return long
+    return pacsv.ConvertOptions(column_types={n: pa.string() for n in names})
 
 
 def _validate_frame(display: str, df: pd.DataFrame, hive: dict[str, str]) -> pd.DataFrame:
@@ -133,7 +171,8 @@ def _validate_frame(display: str, df: pd.DataFrame, hive: dict[str, str]) -> pd.
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise DataError(f"{display}: missing column(s) {', '.join(missing)}; "
-                        f"required: date, symbol, close")
+                        f"required: date, symbol, close (a file with a symbol column, or in "
+                        f"a symbol=XXX/ folder, is read in the long layout)")
     if len(df) == 0:
         raise DataError(f"{display}: empty file (no rows)")
     df = df[list(REQUIRED)].copy()
@@ -141,13 +180,13 @@ def _validate_frame(display: str, df: pd.DataFrame, hive: dict[str, str]) -> pd.
     sym = df["symbol"].astype("string").str.strip()
     bad = sym.isna() | (sym == "")
     if bad.any():
-        raise DataError(f"{display}: rule 'symbol is non-empty' broken at row {_row(bad)}")
+        raise DataError(f"{display}: rule 'symbol is non-empty' broken at row {first_row(bad)}")
     df["symbol"] = sym.astype(str)
 
     close = pd.to_numeric(df["close"], errors="coerce")
     bad = close.isna()
     if bad.any():
-        i = _row(bad)
+        i = first_row(bad)
         raise DataError(f"{display}: rule 'close is a finite number' broken at row {i} "
                         f"(close={df['close'].iloc[i]!r})")
     close = close.astype("float64")
@@ -162,32 +201,29 @@ def _validate_frame(display: str, df: pd.DataFrame, hive: dict[str, str]) -> pd.
         raise DataError(f"{display}: rule 'close > 0' broken at row {i} (close={close.iloc[i]})")
     df["close"] = close
 
-    dates = _parse_dates(display, df["date"])
+    dates = parse_dates(display, df["date"])
     df["date"] = dates
     return df
 
 
-def _parse_dates(display: str, col: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(col):
-        out = col
-    else:
-        out = pd.to_datetime(col.astype("string"), errors="coerce", utc=False, format="mixed")
-    bad = out.isna()
-    if bad.any():
-        i = _row(bad)
-        raise DataError(f"{display}: rule 'date is a date' broken at row {i} "
-                        f"(date={col.iloc[i]!r})")
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
-    return out.dt.normalize().astype("datetime64[ns]")
+@dataclass(frozen=True)
+class _Read:
+    prices: pd.DataFrame
+    notes: list[str]
+    layouts: dict[str, str]
 
 
-def _row(mask: pd.Series) -> int:
-    return int(np.argmax(mask.to_numpy()))
+def read_prices(url: str, symbol: str | None = None) -> pd.DataFrame:
+    """Read and validate prices from a file or folder/prefix, in the long layout.
 
-
-def read_prices(url: str) -> pd.DataFrame:
-    """Read and validate long-layout prices from a file or folder/prefix.
+    Parameters
+    ----------
+    url : str
+        File, folder or ``s3://`` prefix; each file in any layout of
+        :mod:`ganjobs.data.layouts`.
+    symbol : str, optional
+        Symbol of a single-symbol file when ``url`` is that one file; else the file name
+        names it.
 
     Returns
     -------
@@ -195,18 +231,29 @@ def read_prices(url: str) -> pd.DataFrame:
         Columns ``date`` (datetime64), ``symbol`` (str), ``close`` (float64), sorted by
         (symbol, date). Unsorted input is sorted; duplicates are refused.
     """
+    return _read(url, symbol).prices
+
+
+def _read(url: str, symbol: str | None) -> _Read:
     fs, root = filesystem(url)
-    frames = []
-    for display, path in _list_files(url):
+    files = _list_files(url)
+    # A requested name can only name the file when there is no other file to name.
+    symbol = symbol if len(files) == 1 else None
+    frames, notes, layouts = [], [], {}
+    for display, path in files:
         rel = posixpath.relpath(path, root) if path != root else posixpath.basename(path)
-        df = _read_table(display, fs, path)
-        df = _validate_frame(display, df, _hive_values(rel))
+        hive = _hive_values(rel)
+        converted = to_long(display, _read_table(display, fs, path, hive), hive, symbol)
+        if converted.layout != LONG:
+            layouts[display] = converted.layout
+            notes.append(converted.note)
+        df = _validate_frame(display, converted.frame, hive)
         df["_file"] = display
         frames.append(df)
     df = pd.concat(frames, ignore_index=True)
     dup = df.duplicated(["symbol", "date"], keep="first")
     if dup.any():
-        i = _row(dup)
+        i = first_row(dup)
         row = df.iloc[i]
         raise DataError(f"{row['_file']}: rule 'one row per (symbol, date)' broken: "
                         f"duplicate ({row['symbol']}, {row['date'].date()})")
@@ -217,8 +264,9 @@ def read_prices(url: str) -> pd.DataFrame:
         f = df.loc[df["symbol"] == s, "_file"].iloc[0]
         raise DataError(f"{f}: rule 'at least 2 rows per symbol' broken: symbol {s!r} "
                         f"has {int(short.iloc[0])} row")
-    return (df.drop(columns="_file").sort_values(["symbol", "date"], kind="stable")
-            .reset_index(drop=True))
+    prices = (df.drop(columns="_file").sort_values(["symbol", "date"], kind="stable")
+              .reset_index(drop=True))
+    return _Read(prices, notes, layouts)
 
 
 def fingerprint(prices: pd.DataFrame) -> str:
@@ -235,13 +283,18 @@ def fingerprint(prices: pd.DataFrame) -> str:
 def load_market_data(url: str, symbols: list[str] | None = None) -> MarketData:
     """Read ``url``, keep ``symbols`` (all when None), align on common dates, log returns.
 
+    A single-symbol file read alone takes its symbol from ``symbols`` when exactly one is
+    requested; :attr:`MarketData.notes` says how each file not in the long layout was read.
+
     Raises
     ------
     DataError
-        When the input breaks CONTRACTS §2, a requested symbol is absent, or the symbols
-        share fewer than 2 dates.
+        When a file breaks the rules of its layout (docs/formats.md), a requested symbol is
+        absent, or the symbols share fewer than 2 dates.
     """
-    prices = read_prices(url)
+    requested = list(dict.fromkeys(symbols or []))
+    read = _read(url, requested[0] if len(requested) == 1 else None)
+    prices = read.prices
     available = sorted(prices["symbol"].unique())
     if symbols:
         unknown = [s for s in symbols if s not in available]
@@ -266,4 +319,6 @@ def load_market_data(url: str, symbols: list[str] | None = None) -> MarketData:
         closes=closes,
         fingerprint=fingerprint(prices),
         source=url,
+        notes=read.notes,
+        layouts=read.layouts,
     )
