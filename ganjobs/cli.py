@@ -1,4 +1,4 @@
-"""The ``ganjobs`` command line (CONTRACTS §4).
+"""The ``ganjobs`` command line.
 
 Exit codes: 0 success; 2 bad input or usage (one ``error:`` line, no traceback); 1 otherwise.
 Heavy imports (torch, ray) happen inside the commands so ``--help`` stays fast.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -34,6 +34,21 @@ def _symbols(value: str | None) -> list[str] | None:
     out = [s.strip() for s in value.split(",") if s.strip()]
     if not out:
         raise GanjobsError("--symbols is empty")
+    return out
+
+
+#: Config fields that ``train`` has an option for: the option sets them, not ``--set``.
+_TRAIN_OPTIONS = {"train.steps": "--steps", "train.workers": "--workers", "train.gpu": "--gpu",
+                  "train.seed": "--seed"}
+
+
+def _overrides(items: list[str] | None) -> dict[str, Any]:
+    from ganjobs.config import parse_overrides
+
+    out = parse_overrides(items or [])
+    for key, option in _TRAIN_OPTIONS.items():
+        if key in out:
+            raise GanjobsError(f"--set {key}: use {option}")
     return out
 
 
@@ -79,6 +94,10 @@ def train(
     storage: Annotated[str | None, typer.Option(
         help="Ray Train storage_path (checkpoints)")] = None,
     name: Annotated[str | None, typer.Option(help="Run name; the same name resumes")] = None,
+    overrides: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="KEY=VALUE",
+        help="Config override on top of the preset, repeatable: --set model.noise_halflives="
+             "[20,80,320] (see docs/configuration.md)")] = None,
 ) -> None:
     """Train a GAN with Ray Train and write a model folder."""
     from ganjobs.train.command import train_model
@@ -86,7 +105,7 @@ def train(
     result = train_model(
         prices=prices, out=out, symbols=_symbols(symbols), preset=preset, steps=steps,
         workers=workers, gpu=gpu, seed=seed, address=address, storage_path=storage,
-        run_name=name,
+        run_name=name, overrides=_overrides(overrides),
     )
     typer.echo(f"model written to {result['out']}")
 
@@ -103,7 +122,7 @@ def generate(
         help="Parallel Ray tasks (default: by size)")] = None,
     symbols: Annotated[str | None, typer.Option(help="Publish only these symbols")] = None,
 ) -> None:
-    """Write a scenario set (CONTRACTS §3)."""
+    """Sample a scenario set from a model and publish it (layout: docs/formats.md)."""
     from ganjobs.generate.command import generate_scenarios
 
     manifest = generate_scenarios(model=model, out=out, n=n, horizon=horizon, seed=seed,
@@ -187,7 +206,7 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry: maps failures onto the exit codes of CONTRACTS §4."""
+    """Console-script entry: maps failures onto the exit codes above."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         app(args=argv, prog_name="ganjobs", standalone_mode=False)
@@ -209,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 1
-    except Exception as exc:  # noqa: BLE001 - the contract wants one line, not a traceback
+    except Exception as exc:  # noqa: BLE001 - one line for the user, not a traceback
         if os.environ.get("GANJOBS_DEBUG"):
             raise
         print(f"error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)

@@ -3,7 +3,8 @@
 A model folder holds
 
 - ``generator.safetensors``: the generator's weights (safetensors: loading runs no code);
-- ``model.json``: ``format`` (``ganjobs.model/1``), the resolved config, preprocessing
+- ``model.json``: ``format`` (``ganjobs.model/1``), the resolved config and its version
+  ``config_schema`` (absent: version 1, see :mod:`ganjobs.config.migrate`), preprocessing
   parameters, symbols, data record (input location and sha256, training window and holdout
   dates), code version, seed, final step, training metrics, ``created_at``;
 - ``_SUCCESS``: written last; a folder without it is not a model.
@@ -20,7 +21,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from ganjobs.config import GanConfig, config_from_dict
+from ganjobs.config import CONFIG_SCHEMA, GanConfig, config_from_dict
 from ganjobs.errors import GanjobsError
 from ganjobs.io.storage import (
     SUCCESS,
@@ -137,6 +138,7 @@ def write_model_folder(out: str, *, cfg: GanConfig, generator_state: dict[str, t
             "receptive_field": int(probe.receptive_field),
             "parameters": int(sum(t.numel() for t in tensors.values())),
         },
+        "config_schema": CONFIG_SCHEMA,
         "config": cfg.model_dump(),
         "preprocess": preprocessor.to_dict(),
         "calibration": calibration or {"kind": "none"},
@@ -246,6 +248,8 @@ def load_model(url: str) -> GanModel:
         state = load_safetensors(blob)
     except Exception as exc:  # safetensors raises its own error types
         raise GanjobsError(f"{url}: unreadable weights ({type(exc).__name__})") from None
-    return GanModel(url=url, meta=meta, config=config_from_dict(meta["config"]),
+    # Models written before the tree had a version record none: version 1.
+    config = config_from_dict(meta["config"], schema=meta.get("config_schema", 1))
+    return GanModel(url=url, meta=meta, config=config,
                     symbols=list(meta["symbols"]), fingerprint=fingerprint,
                     preprocessor=Preprocessor.from_dict(meta["preprocess"]), state=state)
