@@ -15,7 +15,8 @@ import pytest
 
 from ganjobs.cli import main
 from ganjobs.errors import GanjobsError
-from ganjobs.generate.command import BLOCK, generate_scenarios, plan_parts, sample_range
+from ganjobs.generate.command import generate_scenarios
+from ganjobs.generate.parts import BLOCK, plan_parts, sample_range
 from ganjobs.io.storage import join, read_bytes
 from ganjobs.scenarios import FORMAT, open_scenarios
 

@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 from ganjobs.cluster.connect import ensure_ray
-from ganjobs.generate.command import PartResult, PartSpec, build_part
+from ganjobs.generate.parts import PartResult, PartSpec, build_part
 from ganjobs.io.storage import join, sha256_bytes, write_bytes
 
 
