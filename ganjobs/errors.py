@@ -6,7 +6,7 @@ class GanjobsError(Exception):
 
 
 class DataError(GanjobsError):
-    """Input data breaks a rule of the input layout (CONTRACTS §2)."""
+    """Input data breaks a rule of the input layout (docs/formats.md §2)."""
 
 
 class StorageError(GanjobsError):

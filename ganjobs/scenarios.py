@@ -1,4 +1,4 @@
-"""Reader for published scenario sets (CONTRACTS §3), for downstream users and our commands."""
+"""Reader for published scenario sets (layout: docs/formats.md §3), for users and our commands."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ def bundled_prices() -> pd.DataFrame:
     """Long-layout prices (date, symbol, close) of S&P 500, NASDAQ and WTI crude.
 
     Rows whose value is missing or not positive in the source (market holidays in the FRED
-    WTI series) are dropped, so the result satisfies CONTRACTS §2.
+    WTI series) are dropped, so the result satisfies the input layout (docs/formats.md §2).
     """
     import importlib
 
