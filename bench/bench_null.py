@@ -1,4 +1,4 @@
-"""What a perfect model scores: issue 11's score-type bars when the model *is* the world.
+"""What a perfect model scores: the score-type quality bars when the model *is* the world.
 
 Run with ``make bench-null`` (or ``python -m bench.bench_null``). For each configuration of
 ``make bench-quality`` it fits a baseline (GARCH(1,1)-t by default) to the training window
@@ -11,7 +11,7 @@ the noise of one particular history rather than its process.
 
 Reported per score, over ``--reps`` independent histories: mean, median, standard
 deviation, and for the discriminative score the chance level of independent predictions
-(:func:`ganjobs.evaluate.metrics.chance_level`), which grouped, overlapping windows exceed.
+(:func:`ganjobs.evaluate.discriminative.chance_level`), which grouped, overlapping windows exceed.
 """
 
 from __future__ import annotations
@@ -34,11 +34,13 @@ SCORES = (("discriminative", "joint"), ("acf_abs", "symbol"), ("leverage", "symb
 def training_returns(prices: str, symbols: list[str]) -> np.ndarray:
     """The default preset's training window of the bundled returns, ``(T, k)``."""
     from ganjobs.config import resolve_config
+    from ganjobs.core.split import split_holdout
     from ganjobs.data.prices import load_market_data
-    from ganjobs.train.command import split_holdout
 
+    cfg = resolve_config("default")
     data = load_market_data(prices, symbols)
-    return np.asarray(split_holdout(data, resolve_config("default")).train, dtype=np.float64)
+    split = split_holdout(data, cfg.data.holdout_fraction, max(cfg.data.window, 3))
+    return np.asarray(split.train, dtype=np.float64)
 
 
 def null_scores(train: np.ndarray, symbols: list[str], world: str, n: int, horizon: int,
@@ -49,7 +51,8 @@ def null_scores(train: np.ndarray, symbols: list[str], world: str, n: int, horiz
     windows per class of the discriminative score.
     """
     from ganjobs.baselines import simulate_baseline
-    from ganjobs.evaluate.metrics import build_reference, model_metrics
+    from ganjobs.evaluate.reference import build_reference
+    from ganjobs.evaluate.scoring import model_metrics
 
     history = simulate_baseline(world, train, 1, len(train), rng)[0]
     paths = simulate_baseline(world, train, n, horizon, rng)
@@ -88,6 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = [c for c in configs if c not in CONFIGS]
+    from ganjobs.core.seeds import check_seed, stream
+    from ganjobs.errors import GanjobsError
+
+    try:
+        seed = check_seed(args.seed)
+    except GanjobsError as exc:
+        ap.error(str(exc))
     if unknown or args.reps < 2:
         ap.error(f"unknown configuration(s) {', '.join(unknown)}" if unknown
                  else "--reps must be at least 2 (a spread needs two)")
@@ -96,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.table import Table
 
     from ganjobs.data.sample import write_sample_data
-    from ganjobs.evaluate.metrics import chance_level
+    from ganjobs.evaluate.discriminative import chance_level
 
     console = Console()
     prices = os.path.join(tempfile.mkdtemp(prefix="bench-null-"), "prices")
@@ -106,10 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = Table(title=f"Perfect model ({args.world} world): scores over {args.reps} histories")
     for h in ("config", "score", "where", "mean", "median", "std", "chance (indep.)"):
         table.add_column(h)
-    for ci, config in enumerate(configs):
+    for config in configs:
         symbols = CONFIGS[config]
         train = training_returns(prices, symbols)
-        rng = np.random.default_rng([args.seed, ci])
+        rng = stream(seed, f"bench-null:{config}")
         runs = [null_scores(train, symbols, args.world, args.n, args.horizon, rng)
                 for _ in range(args.reps)]
         reps = [scores for scores, _ in runs]

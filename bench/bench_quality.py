@@ -1,4 +1,4 @@
-"""Scenario quality of the default preset against the baselines (issue 11's instrument).
+"""Scenario quality of the default preset against the baselines, and the quality bars.
 
 Run with ``make bench-quality`` (or ``python -m bench.bench_quality``). For each
 configuration — every bundled symbol alone (SPX, NDX, WTI) and the three jointly — and each
@@ -6,8 +6,8 @@ seed, it trains the default preset on the bundled real prices, generates ``--n``
 ``--horizon`` days with the same seed, and evaluates them with
 :func:`ganjobs.evaluate.command.evaluate_scenarios` (baselines simulated with that seed
 too). It prints
-the project's metrics as mean ± std over seeds beside every baseline, and which of issue 11's
-bars are met by the means.
+the project's metrics as mean ± std over seeds beside every baseline, and which of the
+quality bars are met by the means.
 
 Honesty: the model evaluated is the one the preset's fixed step budget ends on; no checkpoint
 or step count is chosen by looking at these metrics, and no path is filtered.
@@ -76,9 +76,9 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Mean and std over seeds, in the layout of a metrics dict (``models`` → blocks).
 
     Returns ``{"mean": metrics-like dict, "std": metrics-like dict}``; the mean can be passed
-    to :func:`ganjobs.evaluate.metrics.check_bars`.
+    to :func:`ganjobs.evaluate.bars.check_bars`.
     """
-    from ganjobs.evaluate.metrics import JOINT_METRICS, METRICS
+    from ganjobs.evaluate.definitions import JOINT_METRICS, METRICS
 
     first = runs[0]["metrics"]
     mean: dict[str, Any] = {"symbols": first["symbols"], "real": first["real"], "models": {}}
@@ -104,7 +104,7 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def sampling_floor(agg: dict[str, Any], bar: dict[str, Any], kind: str = "floor"
                    ) -> float | None:
-    """The real side's floors of a curve bar, see :mod:`ganjobs.evaluate.metrics`: ``floor``,
+    """The real side's floors of a curve bar, see :mod:`ganjobs.evaluate.definitions`: ``floor``,
     the expected score of a model with the market's true curves (ACF and leverage bars);
     ``monotone_floor``, the lowest score of any curve that decays from lag 2 on (ACF |r|)."""
     value = agg["mean"]["real"].get(bar["scope"], {}).get(f"{bar['metric']}_{kind}")
@@ -121,7 +121,7 @@ def _f(v: float | None) -> str:
 
 def metric_rows(agg: dict[str, Any]) -> list[list[str]]:
     """Table rows: metric, project mean ± std, then each baseline's mean (± std)."""
-    from ganjobs.evaluate.metrics import JOINT_METRICS, METRICS, PROJECT
+    from ganjobs.evaluate.definitions import JOINT_METRICS, METRICS, PROJECT
 
     mean, std = agg["mean"], agg["std"]
     models = [PROJECT] + [m for m in mean["models"] if m != PROJECT]
@@ -206,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.table import Table
 
     from ganjobs.data.sample import write_sample_data
-    from ganjobs.evaluate.metrics import PROJECT, check_bars
+    from ganjobs.evaluate.bars import check_bars
+    from ganjobs.evaluate.definitions import PROJECT
 
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
@@ -262,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in rows:
             table.add_row(*r)
         console.print(table)
-        bt = Table(title=f"{config}: issue 11 bars (means over seeds)")
+        bt = Table(title=f"{config}: quality bars (means over seeds)")
         bar_cols = ("bar", "where", PROJECT, "threshold", "perfect-model floor",
                     "decaying-curve floor", "met")
         for h in bar_cols:

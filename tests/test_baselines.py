@@ -14,7 +14,7 @@ from ganjobs.baselines import (
 )
 from ganjobs.data.prices import load_market_data
 from ganjobs.errors import GanjobsError
-from ganjobs.evaluate.metrics import acf_rows, leverage_rows
+from ganjobs.evaluate.primitives import acf_rows, leverage_rows
 
 
 @pytest.fixture(scope="module")

@@ -9,26 +9,23 @@ import pytest
 from scipy import stats
 
 from ganjobs.baselines import simulate_baseline
+from ganjobs.core.risk import var_es
+from ganjobs.core.windows import chunks, sliding_windows
 from ganjobs.data.prices import load_market_data
-from ganjobs.evaluate.metrics import (
-    PROJECT,
+from ganjobs.evaluate.bars import check_bars
+from ganjobs.evaluate.definitions import PROJECT
+from ganjobs.evaluate.discriminative import chance_level, discriminative_score
+from ganjobs.evaluate.primitives import (
     acf_rows,
     aggregate,
-    chance_level,
-    check_bars,
-    chunks,
-    clean_json,
-    compute_metrics,
     correlation_error,
     curve_score,
-    discriminative_score,
     leverage_rows,
-    monotone_floor,
     relative_error,
     strategy_pnl,
-    var_es,
-    windows,
 )
+from ganjobs.evaluate.reference import monotone_floor
+from ganjobs.evaluate.scoring import clean_json, compute_metrics
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +42,7 @@ def test_aggregate_and_chunks():
     assert aggregate(np.ones(3), 5).size == 0
     assert chunks(np.arange(10.0), 3).shape == (3, 3)
     assert chunks(np.arange(2.0), 3).shape == (1, 2)
-    assert windows(np.arange(5.0), 3).shape == (3, 3, 1)
+    assert sliding_windows(np.arange(5.0), 3).shape == (3, 3, 1)
 
 
 def test_var_es_of_a_normal_distribution():

@@ -1,79 +1,53 @@
-"""Evaluation of a scenario set against real history and the baselines risk teams use today.
+"""``ganjobs evaluate``: a scenario set against real history and the baselines risk teams use.
 
-:func:`evaluate_scenarios` is what ``ganjobs evaluate`` runs: it opens a published scenario
-set, loads the real prices of its symbols, fits and simulates every baseline of
-:mod:`ganjobs.baselines` on the model's training window with the same number of paths and
-horizon, computes the metrics of :mod:`ganjobs.evaluate.metrics` for the project's paths
-(``"ganjobs"``) and every baseline, and writes ``metrics.json`` and a self-contained
-``report.html``.
+:func:`evaluate_scenarios` opens a published scenario set, loads the real prices of its
+symbols, fits and simulates every baseline of :mod:`ganjobs.baselines` on the model's training
+window with the same number of paths and horizon, computes the metrics of
+:mod:`ganjobs.evaluate.scoring` for the project's paths (``"ganjobs"``) and every baseline,
+and publishes ``metrics.json`` and a self-contained ``report.html`` with a manifest and
+``_SUCCESS`` last, like every published folder (docs/formats.md).
 
 Training window and holdout
 ---------------------------
-The manifest's ``data`` block records ``first_date``/``last_date`` of the model's training
-window. Real "training" returns are those whose both prices lie within these dates; the
-"holdout" returns are those after ``last_date`` (they feed the DCR ratio only). Baselines are
-fitted on the training returns only. When the manifest has no dates, the last 10% of the
-returns are set aside as the holdout and the first 90% are the reference (the trainer holds
-out the same share), and ``context.window.note`` says so.
+The split is the one decided at training and recorded in the set's manifest (``data`` block),
+read back by :func:`ganjobs.core.split.read_split`: real "training" returns are those whose
+both prices lie within the recorded window, "holdout" returns those after it (they feed the
+DCR ratio only). Baselines are fitted on the training returns only. Without recorded dates
+the trainer's default holdout share is assumed and ``context.window.note`` says so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ganjobs.baselines import BASELINES, simulate_baseline
+from ganjobs.core.seeds import check_seed, stream
+from ganjobs.core.split import read_split
+from ganjobs.core.version import code_version
 from ganjobs.data.prices import MarketData, load_market_data
 from ganjobs.errors import GanjobsError
-from ganjobs.evaluate.metrics import PROJECT, check_bars, compute_metrics
-from ganjobs.io.storage import join, split_url, write_bytes
+from ganjobs.evaluate.definitions import PROJECT
+from ganjobs.evaluate.scoring import compute_metrics
+from ganjobs.io.storage import Publisher, join, precheck_out
 from ganjobs.scenarios import open_scenarios
 
-__all__ = ["evaluate_scenarios", "compute_metrics", "simulate_models", "training_window",
-           "check_bars", "PROJECT", "FALLBACK_HOLDOUT"]
+__all__ = ["evaluate_scenarios", "simulate_models", "training_window", "scenario_set_identity",
+           "PROJECT", "FORMAT", "METRICS_FILE", "REPORT_FILE"]
 
+#: ``format`` of the evaluation folder's manifest.
+FORMAT = "ganjobs.evaluation/1"
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
-# Share of returns set aside as holdout when the manifest records no training dates.
-FALLBACK_HOLDOUT = 0.10
-
-
-def _check_out(out: str) -> None:
-    """Refuse an output location that certainly cannot be written, before any work.
-
-    Remote stores cannot be probed without writing; a failure there surfaces at the write,
-    which happens only after everything has been computed, so nothing partial is left.
-    """
-    scheme, path = split_url(out)
-    if scheme != "file":
-        return
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise GanjobsError(f"{out}: exists and is not a folder")
-    probe = path
-    while not os.path.exists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    if not os.path.isdir(probe):
-        raise GanjobsError(f"{out}: cannot create a folder under {probe} (not a folder)")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise GanjobsError(f"{out}: not writable ({probe} denies write access)")
-
-
-def _parse_date(value: Any) -> pd.Timestamp | None:
-    if value in (None, ""):
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        return None
-    return None if pd.isna(ts) else ts.tz_localize(None) if ts.tzinfo else ts
+#: Fewest real training returns the metrics accept.
+MIN_TRAIN_RETURNS = 30
+# How metrics.json has always named where the split came from.
+_SOURCE_NAMES = {"record": "manifest", "default": "fallback"}
 
 
 def training_window(md: MarketData, data_block: dict[str, Any] | None
@@ -85,108 +59,116 @@ def training_window(md: MarketData, data_block: dict[str, Any] | None
     md : MarketData
         Aligned prices of the set's symbols.
     data_block : dict or None
-        The manifest's ``data`` block (``first_date``, ``last_date``).
+        The manifest's ``data`` block, as recorded at training (see
+        :func:`ganjobs.core.split.read_split`).
 
     Returns
     -------
     train, holdout : ndarray, shapes (T, k) and (T_h, k)
     info : dict
-        Dates and counts of both parts, and a ``note`` when the dates were missing.
+        ``source`` (``"manifest"`` or ``"fallback"``), ``note`` (or None), and the dates and
+        counts of both parts under ``train`` and ``holdout``.
 
     Raises
     ------
     GanjobsError
         When the prices hold fewer than 30 returns of the training window.
     """
-    data_block = data_block or {}
-    first = _parse_date(data_block.get("first_date"))
-    last = _parse_date(data_block.get("last_date"))
-    dates = pd.DatetimeIndex(md.dates)
-    start, end = dates[:-1], dates[1:]  # return t runs from dates[t] to dates[t + 1]
-    info: dict[str, Any] = {}
-    if first is not None and last is not None:
-        in_train = (start >= first) & (end <= last)
-        in_hold = start >= last
-        info["source"] = "manifest"
-        info["note"] = None
-        if not in_hold.any():
-            info["note"] = (f"no prices after the training window's last date "
-                            f"{last.date()}: no holdout, no DCR ratio")
-    else:
-        n = len(md.returns)
-        cut = n - max(1, int(round(n * FALLBACK_HOLDOUT)))
-        in_train = np.arange(n) < cut
-        in_hold = ~in_train
-        info["source"] = "fallback"
-        info["note"] = (f"the scenario manifest records no training dates: the first "
-                        f"{100 - FALLBACK_HOLDOUT * 100:.0f}% of the returns are the real "
-                        f"reference and the last {FALLBACK_HOLDOUT * 100:.0f}% the DCR holdout; "
-                        f"the model may have seen the holdout")
-    train = md.returns[np.asarray(in_train)]
-    holdout = md.returns[np.asarray(in_hold)]
-    if len(train) < 30:
+    split = read_split(md.dates, data_block)
+    train = md.returns[split.train_mask]
+    holdout = md.returns[split.holdout_mask]
+    if len(train) < MIN_TRAIN_RETURNS:
+        block = data_block or {}
         raise GanjobsError(
             f"{md.source}: only {len(train)} returns fall in the model's training window "
-            f"{data_block.get('first_date')}..{data_block.get('last_date')}; need at least 30")
-
-    def span(mask: np.ndarray) -> dict[str, Any]:
-        idx = np.flatnonzero(mask)
-        if not len(idx):
-            return {"first_date": None, "last_date": None, "n_returns": 0}
-        return {"first_date": str(start[idx[0]].date()), "last_date": str(end[idx[-1]].date()),
-                "n_returns": int(len(idx))}
-
-    info["train"] = span(np.asarray(in_train))
-    info["holdout"] = span(np.asarray(in_hold))
+            f"{block.get('first_date')}..{block.get('last_date')}; need at least "
+            f"{MIN_TRAIN_RETURNS}")
+    note = split.note
+    if note and not len(holdout):
+        note = f"{note}, no DCR ratio"
+    info = {"source": _SOURCE_NAMES[split.source], "note": note,
+            "train": split.span(md.dates, "train"), "holdout": split.span(md.dates, "holdout")}
     return train, holdout, info
 
 
 def simulate_models(train: np.ndarray, n: int, horizon: int, seed: int = 0,
                     baselines: tuple[str, ...] = BASELINES) -> dict[str, np.ndarray]:
-    """Paths ``(n, horizon, k)`` of every baseline fitted on ``train``, one seeded stream each."""
-    streams = np.random.SeedSequence(seed).spawn(len(BASELINES))
-    out = {}
-    for name, ss in zip(BASELINES, streams, strict=True):
-        if name in baselines:
-            out[name] = simulate_baseline(name, train, n, horizon, np.random.default_rng(ss))
-    return out
+    """Paths ``(n, horizon, k)`` of every baseline fitted on ``train``.
+
+    Each baseline draws from its own stream, named after it, so adding or dropping one never
+    changes another's paths.
+    """
+    return {name: simulate_baseline(name, train, n, horizon, stream(seed, f"baseline:{name}"))
+            for name in baselines}
 
 
-def evaluate_scenarios(scenarios: str, prices: str, out: str, seed: int = 0,
-                       max_paths: int = 2000) -> dict[str, Any]:
-    """Evaluate a scenario set against real prices and the baselines; write metrics and report.
+def scenario_set_identity(url: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    """What identifies a scenario set wherever it is later moved or copied.
 
-    Parameters
-    ----------
-    scenarios : str
-        URL of a published scenario set (CONTRACTS §3).
-    prices : str
-        URL of the market prices (CONTRACTS §2) holding the set's symbols.
-    out : str
-        Folder URL that receives ``metrics.json`` and ``report.html`` (any fsspec URL).
-    seed : int
-        Seed of the baselines' simulation and of every subsample in the metrics.
-    max_paths : int
-        Use the first ``max_paths`` scenarios (and as many baseline paths).
+    A set is evaluated where it was generated and may then be published elsewhere (with
+    fields added to its manifest): its parts stay byte for byte the same, so their digest,
+    with the generation's ``created_at``, seed and model fingerprint, names the set; ``url``
+    is only where it was evaluated.
 
     Returns
     -------
     dict
-        ``{"metrics": dict, "metrics_url": str, "report_url": str}``.
+        ``evaluated_at``, ``created_at``, ``seed``, ``n_scenarios``, ``model_fingerprint``,
+        ``content_sha256`` (SHA-256 of the parts' SHA-256 hex digests, one per line, in
+        manifest order) and ``run_id`` (the pipeline run's, when the manifest has one).
+    """
+    digests = "\n".join(str(p.get("sha256")) for p in manifest.get("parts", []))
+    return {
+        "evaluated_at": url,
+        "created_at": manifest.get("created_at"),
+        "seed": manifest.get("seed"),
+        "n_scenarios": manifest.get("n_scenarios"),
+        "model_fingerprint": (manifest.get("model") or {}).get("fingerprint"),
+        "content_sha256": hashlib.sha256(digests.encode()).hexdigest(),
+        "run_id": (manifest.get("pipeline") or {}).get("run_id"),
+    }
+
+
+def evaluate_scenarios(scenarios: str, prices: str, out: str, seed: int = 0,
+                       max_paths: int = 2000, overwrite: bool = True) -> dict[str, Any]:
+    """Evaluate a scenario set against real prices and the baselines; publish the results.
+
+    Parameters
+    ----------
+    scenarios : str
+        URL of a published scenario set (docs/formats.md).
+    prices : str
+        URL of the market prices holding the set's symbols.
+    out : str
+        Folder URL that receives ``metrics.json``, ``report.html``, ``manifest.json`` and
+        ``_SUCCESS`` (any fsspec URL).
+    seed : int
+        Seed of the baselines' simulation and of every subsample in the metrics.
+    max_paths : int
+        Use the first ``max_paths`` scenarios (and as many baseline paths).
+    overwrite : bool
+        Replace an evaluation already published at ``out`` (the default: an evaluation is
+        derived data, recomputed at will).
+
+    Returns
+    -------
+    dict
+        ``{"metrics": dict, "metrics_url": str, "report_url": str, "manifest": dict}``.
 
     Raises
     ------
     GanjobsError
         Set absent or unfinished (no ``_SUCCESS``), prices missing a symbol or the training
         window, unusable paths, or an output location that cannot be written. Raised before
-        anything is written.
+        anything is written; a failure while publishing leaves nothing published.
     """
     from ganjobs.evaluate.report import render_report
 
     t0 = time.perf_counter()
-    if int(max_paths) < 1:
+    seed = check_seed(seed)
+    if isinstance(max_paths, bool) or int(max_paths) < 1:
         raise GanjobsError(f"max_paths must be >= 1, got {max_paths}")
-    _check_out(out)
+    precheck_out(out, overwrite=overwrite)
     ss = open_scenarios(scenarios)
     symbols = ss.symbols
     md = load_market_data(prices, symbols)
@@ -202,15 +184,16 @@ def evaluate_scenarios(scenarios: str, prices: str, out: str, seed: int = 0,
     t_sim = time.perf_counter()
     models: dict[str, np.ndarray] = {PROJECT: paths}
     models.update(simulate_models(train, n, horizon, seed))
-    sim_s = time.perf_counter() - t_sim
+    identity = scenario_set_identity(scenarios, ss.manifest)
     context = {
         "scenarios": scenarios,
+        "scenario_set": identity,
         "prices": prices,
         "model": ss.manifest.get("model"),
         "scenario_seed": ss.manifest.get("seed"),
         "n_scenarios_in_set": ss.n_scenarios,
         "window": window,
-        "baseline_seconds": sim_s,
+        "baseline_seconds": time.perf_counter() - t_sim,
     }
     metrics = compute_metrics(train, models, symbols, holdout=holdout, seed=seed,
                               context=context)
@@ -221,8 +204,28 @@ def evaluate_scenarios(scenarios: str, prices: str, out: str, seed: int = 0,
                                 "manifest records: the model was trained on other data")
     report = render_report(metrics, train, models)
     metrics["seconds_total"] = time.perf_counter() - t0
-    metrics_url = join(out, METRICS_FILE)
-    report_url = join(out, REPORT_FILE)
-    write_bytes(metrics_url, json.dumps(metrics, indent=2, allow_nan=False).encode())
-    write_bytes(report_url, report.encode("utf-8"))
-    return {"metrics": metrics, "metrics_url": metrics_url, "report_url": report_url}
+    manifest = _manifest(identity, md, window, seed, n)
+    with Publisher(out, overwrite=overwrite) as pub:
+        pub.write_part(METRICS_FILE, json.dumps(metrics, indent=2, allow_nan=False).encode(),
+                       rows=1)
+        pub.write_part(REPORT_FILE, report.encode("utf-8"), rows=1)
+        manifest = pub.commit(manifest)
+    return {"metrics": metrics, "metrics_url": join(out, METRICS_FILE),
+            "report_url": join(out, REPORT_FILE), "manifest": manifest}
+
+
+def _manifest(identity: dict[str, Any], md: MarketData, window: dict[str, Any], seed: int,
+              n_paths: int) -> dict[str, Any]:
+    """What was evaluated, against what, by which code: small, the numbers are in the files."""
+    return {
+        "format": FORMAT,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code_version": code_version(),
+        "seed": seed,
+        "n_paths": n_paths,
+        "scenarios": identity,
+        "prices": {"location": md.source, "fingerprint": md.fingerprint,
+                   "matches_training_data": window["data_sha256_match"]},
+        "split": {"source": window["source"], "train": window["train"],
+                  "holdout": window["holdout"]},
+    }

@@ -18,13 +18,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ganjobs.evaluate.metrics import (
-    BARS,
-    JOINT_METRICS,
-    METRICS,
-    PROJECT,
-    windows,
-)
+from ganjobs.core.seeds import stream
+from ganjobs.core.windows import sliding_windows
+from ganjobs.evaluate.bars import BARS
+from ganjobs.evaluate.definitions import JOINT_METRICS, METRICS, PROJECT
 
 COLORS = {
     "real": "#000000",
@@ -38,6 +35,8 @@ _EXTRA = ("#ff7f0e", "#17becf", "#bcbd22", "#e377c2", "#8c564b")
 DPI = 80
 SAMPLE_PATHS = 5
 DENSITY_SAMPLE = 300_000
+#: Random stream of the figures' subsamples.
+FIGURES_STREAM = "report-figures"
 
 
 def _e(value: Any) -> str:
@@ -181,7 +180,7 @@ def _bars_table(metrics: Mapping[str, Any]) -> str:
             f"<td class=\"{cls}\">{_e(mark)}</td></tr>")
     n_met = sum(1 for b in bars if b["met"])
     return (f"<p class=\"verdict\">{n_met} of {len(bars)} quality bars met by "
-            f"<b>{_e(PROJECT)}</b> (issue 11; thresholds from the baselines of this run).</p>"
+            f"<b>{_e(PROJECT)}</b> (thresholds from the baselines of this run).</p>"
             "<table class=\"bars\"><thead><tr><th>bar</th><th>where</th><th>value</th>"
             "<th>threshold</th><th></th></tr></thead><tbody>" + "\n".join(rows)
             + "</tbody></table>")
@@ -265,7 +264,7 @@ def _fan(sym: str, j: int, real: np.ndarray, paths: np.ndarray) -> str:
     for i in range(min(SAMPLE_PATHS, len(cum))):
         ax.plot(steps, cum[i], color="#333", lw=0.7, alpha=0.8,
                 label="sample paths" if i == 0 else None)
-    rw = windows(real[:, j], h)
+    rw = sliding_windows(real[:, j], h)
     if len(rw) >= 2:
         rc = np.cumsum(rw[:, :, 0], axis=1) * 100
         rq = np.percentile(rc, [1, 5, 95, 99], axis=0)
@@ -349,9 +348,31 @@ DEFINITIONS = (
 )
 
 
+def _provenance(ctx: Mapping[str, Any]) -> list[str]:
+    """Which scenario set this is, in terms that stay true after the set is moved.
+
+    A set is often evaluated where it was generated and published elsewhere afterwards: it is
+    named by its creation time, seed and content digest; the location is only where it was
+    evaluated.
+    """
+    ident = ctx.get("scenario_set") or {}
+    out = []
+    if ident:
+        run = f" · run {_e(ident['run_id'])}" if ident.get("run_id") else ""
+        digest = str(ident.get("content_sha256") or "")
+        out.append(
+            f"<p class=\"sub\">Scenario set created {_e(ident.get('created_at') or '?')} · "
+            f"{_e(ident.get('n_scenarios'))} scenarios · seed {_e(ident.get('seed'))}{run} · "
+            f"content SHA-256 <code title=\"{_e(digest)}\">{_e(digest[:16])}…</code></p>")
+    if ctx.get("scenarios") or ctx.get("prices"):
+        out.append(f"<p class=\"sub\">Evaluated at <code>{_e(ctx.get('scenarios'))}</code> · "
+                   f"prices: <code>{_e(ctx.get('prices'))}</code></p>")
+    return out
+
+
 def render_report(metrics: Mapping[str, Any], real: np.ndarray,
                   models: Mapping[str, np.ndarray], title: str | None = None) -> str:
-    """The HTML page for a :func:`~ganjobs.evaluate.metrics.compute_metrics` result.
+    """The HTML page for a :func:`~ganjobs.evaluate.scoring.compute_metrics` result.
 
     Parameters
     ----------
@@ -372,7 +393,7 @@ def render_report(metrics: Mapping[str, Any], real: np.ndarray,
     symbols = list(metrics["symbols"])
     order = [m for m in metrics["models"] if m in models]
     real = np.asarray(real, dtype=np.float64).reshape(-1, len(symbols))
-    rng = np.random.default_rng([int(metrics.get("seed", 0)), 0xF16])
+    rng = stream(int(metrics.get("seed", 0)), FIGURES_STREAM)
     ctx = metrics.get("context") or {}
     window = ctx.get("window") or {}
     train = window.get("train") or {}
@@ -392,9 +413,7 @@ def render_report(metrics: Mapping[str, Any], real: np.ndarray,
            if hold.get("n_returns") else "")
         + "</p>",
     ]
-    if ctx.get("scenarios") or ctx.get("prices"):
-        parts.append(f"<p class=\"sub\">Scenarios: <code>{_e(ctx.get('scenarios'))}</code> · "
-                     f"prices: <code>{_e(ctx.get('prices'))}</code></p>")
+    parts.extend(_provenance(ctx))
     notes = metrics.get("notes") or []
     if notes:
         parts.append("<ul class=\"notes\">" + "".join(f"<li>{_e(n)}</li>" for n in notes)
@@ -430,7 +449,7 @@ def render_report(metrics: Mapping[str, Any], real: np.ndarray,
                  + "".join(f"<dt>{_e(a)}</dt><dd>{_e(b)}</dd>" for a, b in DEFINITIONS)
                  + "</dl>")
     bar_labels = sorted({b[0] for b in BARS})
-    parts.append(f"<p class=\"sub\">{len(bar_labels)} bars from issue 11. Baselines fitted on "
+    parts.append(f"<p class=\"sub\">{len(bar_labels)} quality bars. Baselines fitted on "
                  f"the training window only. Seed {_e(metrics.get('seed'))}.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
