@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="training steps (preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-portfolio", action="store_true", help="skip the stress test")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override on top of the preset, repeatable "
+                        "(--set model.noise_halflives=[20,80,320])")
     return p
 
 
@@ -37,7 +40,14 @@ def _say(msg: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ganjobs.config import OverrideError, parse_overrides  # pydantic and yaml only
+
+    try:
+        overrides = parse_overrides(args.overrides)
+    except OverrideError as exc:
+        parser.error(str(exc))
     # Before Prefect and Ray are imported: no telemetry from a local demo.
     for key, value in (("RAY_USAGE_STATS_ENABLED", "0"), ("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0"),
                        ("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("DO_NOT_TRACK", "1")):
@@ -58,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         prices=str(prices), root=str(lake / "runs"), name=args.name, preset=args.preset,
         steps=args.steps, n=args.n, horizon=args.horizon, seed=args.seed,
         portfolio=None if args.no_portfolio else str(EXAMPLE_PORTFOLIO),
+        overrides=overrides,
     )
     api = os.environ.get("PREFECT_API_URL")
     _say(f"running the scenario pipeline ({args.n} scenarios x {args.horizon} days, preset "

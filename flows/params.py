@@ -11,12 +11,14 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ganjobs.core.version import code_version
+
+__all__ = ["NAME_RE", "PipelineParams", "RunLayout", "code_version", "output_identity",
+           "run_id_for"]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
@@ -26,13 +28,16 @@ class PipelineParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prices: str = Field(description="Market prices URL (file, folder or s3:// prefix), "
-                                    "CONTRACTS §2")
+    prices: str = Field(description="Market prices URL (file, folder or s3:// prefix); layout "
+                                    "in docs/formats.md")
     root: str = Field(description="Output root URL; sets land in <root>/<name>/<as-of>/<run-id>/")
     name: str = Field("ganjobs", description="Name of the scenario series (lowercase, no /)")
     symbols: list[str] | None = Field(None, description="Symbols to model (default: all)")
     preset: str | None = Field(None, description="Training preset (default preset when unset)")
     steps: int | None = Field(None, ge=1, description="Training steps (overrides the preset)")
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Config overrides on top of the preset by "
+        "SECTION.FIELD, e.g. {\"model.noise_halflives\": [20, 80, 320]}")
     workers: int | None = Field(None, ge=1, description="Ray Train workers")
     gpu: bool = Field(False, description="Train on GPUs")
     n: int = Field(5000, ge=1, description="Number of scenarios")
@@ -70,26 +75,21 @@ class PipelineParams(BaseModel):
             raise ValueError("symbols is empty; leave it unset to use all symbols")
         return out
 
+    @field_validator("overrides")
+    @classmethod
+    def _overrides(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from ganjobs.config import check_overrides  # pydantic and yaml only
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    """Package version plus a hash of the library's sources.
+        out = check_overrides(value)
+        for key, param in _OWN_PARAMETERS.items():
+            if key in out:
+                raise ValueError(f"overrides: set {key} with the parameter {param!r}")
+        return out
 
-    The hash (not a git commit) is used so that the version is the same in a git checkout, an
-    installed wheel and a worker's copy, and still changes whenever library code changes.
-    """
-    import ganjobs
 
-    try:
-        version = metadata.version("ganjobs")
-    except metadata.PackageNotFoundError:  # pragma: no cover - source tree without install
-        version = "0"
-    h = hashlib.sha256()
-    pkg = Path(ganjobs.__file__).parent
-    for path in sorted(pkg.rglob("*.py")):
-        h.update(path.relative_to(pkg).as_posix().encode())
-        h.update(path.read_bytes())
-    return f"{version}+src.{h.hexdigest()[:12]}"
+#: Config fields that have a parameter of their own: an override of one would be overridden.
+_OWN_PARAMETERS = {"train.steps": "steps", "train.workers": "workers", "train.gpu": "gpu",
+                   "train.seed": "seed"}
 
 
 def output_identity(params: PipelineParams, fingerprint: str, symbols: list[str],
@@ -101,6 +101,7 @@ def output_identity(params: PipelineParams, fingerprint: str, symbols: list[str]
         "symbols": list(symbols),
         "preset": params.preset or "default",  # unset means the default preset
         "steps": params.steps,
+        "overrides": params.overrides,
         "workers": params.workers,  # the DDP world size changes the trained model
         "gpu": params.gpu,
         "n": params.n,

@@ -5,7 +5,8 @@ Orchestration only. The library (``ganjobs.*``) does the work and is imported in
 tasks, so importing this module (a worker loading the deployment) never imports torch.
 
 Outputs of one run go to ``<root>/<name>/<as-of>/<run-id>/`` where the run id hashes the data
-fingerprint, the parameters that shape the set, and the code version (``flows.params``):
+fingerprint, the parameters that shape the set (config overrides included), and the code
+version (``flows.params``); the tasks are in ``flows.tasks``:
 
     model/         trained model folder (model.json, weights, _SUCCESS)
     scenarios/     the published set, manifest with evaluation metrics, _SUCCESS last
@@ -23,8 +24,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE
+from prefect import flow, get_run_logger
 
 from flows.params import (
     PipelineParams,
@@ -33,187 +33,27 @@ from flows.params import (
     output_identity,
     run_id_for,
 )
-from flows.remote import (
-    generate_args,
-    generated_set,
-    jobs_api,
-    run_job,
-    train_args,
-    trained_model,
+from flows.task_params import (
+    EvaluateTask,
+    GenerateTask,
+    IngestTask,
+    LatestTask,
+    PublishTask,
+    StressTask,
+    TrainTask,
+)
+from flows.tasks import (
+    evaluate,
+    generate,
+    ingest,
+    publish,
+    read_published,
+    stress,
+    train,
+    update_latest,
 )
 
-# Pure steps: keyed on their inputs (which carry the data fingerprint, the upstream step's
-# result and the code version) and on the task's source. The Ray address does not change a
-# result, so it is not part of the key.
-STEP_CACHE = (INPUTS + TASK_SOURCE) - "address"
-# Cached results are stored as JSON: a pickle in shared storage would run the code of
-# whoever can write there when a cache hit loads it.
-RESULTS = "json"
-IO_RETRIES = 2
-IO_RETRY_DELAYS = [2, 10]
-
-
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry storage/network/cluster failures, never bad input or a diverged training run
-    (they would fail the same way again)."""
-    from ganjobs.errors import GanjobsError, StorageError
-
-    exc = state.result(raise_on_failure=False)
-    if isinstance(exc, GanjobsError) and not isinstance(exc, StorageError):
-        return False
-    return type(exc).__name__ != "NonFiniteLossError"
-
-
-# --------------------------------------------------------------------------- tasks
-
-
-@task(name="ingest-validate", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAYS,
-      retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
-def ingest(prices: str, symbols: list[str] | None) -> dict[str, Any]:
-    """Read and validate the prices (CONTRACTS §2); the fingerprint keys everything after."""
-    from ganjobs.data.prices import load_market_data
-
-    data = load_market_data(prices, symbols)
-    get_run_logger().info("prices %s: symbols %s, %d common days %s..%s, sha256 %s…",
-                          prices, ",".join(data.symbols), len(data.dates), data.first_date,
-                          data.last_date, data.fingerprint[:12])
-    return {"fingerprint": data.fingerprint, "symbols": list(data.symbols),
-            "days": int(len(data.dates)), "data": data.data_record()}
-
-
-# One retry for a lost Ray actor or node: the same run name resumes from its checkpoint.
-@task(name="train", cache_policy=STEP_CACHE, persist_result=True, result_serializer=RESULTS,
-      retries=1, retry_delay_seconds=10, retry_condition_fn=_transient)
-def train(prices: str, model_url: str, symbols: list[str], preset: str | None,
-          steps: int | None, workers: int | None, gpu: bool, seed: int, data_sha256: str,
-          code: str, run_name: str, address: str | None = None) -> dict[str, Any]:
-    """Train with Ray Train; a model already complete at ``model_url`` is reused."""
-    from ganjobs.io.storage import is_published, join, read_json
-
-    log = get_run_logger()
-    if is_published(model_url):
-        meta = read_json(join(model_url, "model.json"))
-        if meta.get("data", {}).get("sha256") == data_sha256:
-            log.info("model already trained at %s; reusing it", model_url)
-            return {"out": model_url, "reused": True, "steps": meta.get("steps"),
-                    "metrics": meta.get("metrics", {}), "fingerprint": data_sha256}
-    api = jobs_api(address)
-    if api:
-        log.info("submitting training to the Ray Jobs API at %s -> %s", api, model_url)
-        job = run_job("train", run_name, train_args(prices, model_url, symbols, preset, steps,
-                                                    workers, gpu, seed, run_name), api, log.info)
-        return trained_model(model_url, job)
-    from ganjobs.train.command import train_model
-
-    log.info("training (preset %s, steps %s, workers %s, gpu %s) -> %s",
-             preset or "default", steps or "preset", workers or "default", gpu, model_url)
-    result = train_model(prices=prices, out=model_url, symbols=symbols, preset=preset,
-                         steps=steps, workers=workers, gpu=gpu, seed=seed, address=address,
-                         run_name=run_name)
-    log.info("trained %s steps: %s", result.get("steps"), _short(result.get("metrics")))
-    return result
-
-
-@task(name="generate", cache_policy=STEP_CACHE, persist_result=True,
-      result_serializer=RESULTS)
-def generate(model: dict[str, Any], staging_url: str, n: int, horizon: int, seed: int,
-             address: str | None = None, run_name: str = "") -> dict[str, Any]:
-    """Sample the set into the staging location (published there, not yet final)."""
-    log = get_run_logger()
-    api = jobs_api(address)
-    if api:
-        log.info("submitting generation of %d x %d to the Ray Jobs API at %s -> %s", n,
-                 horizon, api, staging_url)
-        job = run_job("generate", run_name, generate_args(model["out"], staging_url, n,
-                                                          horizon, seed), api, log.info)
-        return generated_set(staging_url, job)
-    from ganjobs.generate.command import generate_scenarios
-
-    if address:
-        # Large sets fan out as Ray tasks: on the run's cluster, not a new local one.
-        from ganjobs.cluster.connect import ensure_ray
-
-        ensure_ray(address)
-
-    log.info("generating %d scenarios x %d days -> %s", n, horizon, staging_url)
-    # overwrite: a staging set left by an interrupted run is replaced, never trusted.
-    return generate_scenarios(model=model["out"], out=staging_url, n=n, horizon=horizon,
-                              seed=seed, overwrite=True, progress=False)
-
-
-@task(name="evaluate", cache_policy=STEP_CACHE, persist_result=True,
-      result_serializer=RESULTS)
-def evaluate(staged: dict[str, Any], staging_url: str, prices: str, eval_url: str, seed: int,
-             max_paths: int) -> dict[str, Any]:
-    """Metrics and report of the staged set against the baselines."""
-    from ganjobs.evaluate.command import evaluate_scenarios
-
-    get_run_logger().info("evaluating %s against baselines -> %s", staging_url, eval_url)
-    result = evaluate_scenarios(scenarios=staging_url, prices=prices, out=eval_url, seed=seed,
-                                max_paths=max_paths)
-    get_run_logger().info("report: %s", result.get("report_url"))
-    return result
-
-
-@task(name="stress", cache_policy=STEP_CACHE, persist_result=True,
-      result_serializer=RESULTS)
-def stress(set_manifest: dict[str, Any], set_url: str, portfolio: str, portfolio_sha256: str,
-           stress_url: str, prices: str, seed: int,
-           published_url: str | None = None) -> dict[str, Any]:
-    """Portfolio P&L, VaR and ES over the set; results already complete are reused."""
-    from flows.artifacts import stress_summary
-    from ganjobs.io.storage import is_published, join, read_json
-
-    if is_published(stress_url):
-        results = read_json(join(stress_url, "stress.json"))
-        if results.get("portfolio", {}).get("sha256") == portfolio_sha256:
-            return {"out": stress_url, "summary": stress_summary(results)}
-    from ganjobs.stress.command import run_stress
-
-    get_run_logger().info("stress test of %s -> %s", portfolio, stress_url)
-    result = run_stress(scenarios=set_url, portfolio=portfolio, out=stress_url, prices=prices,
-                        overwrite=True, seed=seed, scenarios_location=published_url)
-    return {"out": result["out"], "summary": stress_summary(result["results"])}
-
-
-@task(name="publish", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAYS,
-      retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
-def publish(staging_url: str, final_url: str, extra: dict[str, Any]) -> dict[str, Any]:
-    """Copy the staged set to its final place with the metrics; ``_SUCCESS`` last."""
-    from flows.publish import publish_staged_set
-
-    manifest = publish_staged_set(staging_url, final_url, extra)
-    get_run_logger().info("published %s", final_url)
-    return manifest
-
-
-@task(name="update-latest", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAYS,
-      retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
-def update_latest(latest_url: str, record: dict[str, Any]) -> bool:
-    from flows.publish import update_latest as _update
-
-    changed = _update(latest_url, record)
-    get_run_logger().info("LATEST %s: %s", latest_url,
-                          f"now {record['scenarios']}" if changed else "unchanged")
-    return changed
-
-
-@task(name="read-published", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAYS,
-      retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
-def read_published(set_url: str) -> dict[str, Any]:
-    from ganjobs.io.storage import read_manifest
-
-    return read_manifest(set_url)
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def _short(metrics: Any, limit: int = 6) -> str:
-    if not isinstance(metrics, dict):
-        return str(metrics)
-    items = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float))][:limit]
-    return ", ".join(f"{k}={v:.4g}" for k, v in items) or "-"
 
 
 def _absolute(url: str) -> str:
@@ -304,7 +144,7 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
     prices, root = _absolute(params.prices), _absolute(params.root)
     portfolio = _absolute(params.portfolio) if params.portfolio else None
 
-    info = ingest(prices, params.symbols)
+    info = ingest(IngestTask(prices=prices, symbols=params.symbols))
     version = code_version()
     identity = output_identity(params, info["fingerprint"], info["symbols"], version)
     last_date = info["data"]["last_date"]
@@ -327,27 +167,31 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
         metrics = manifest.get("metrics")
         model_url = manifest.get("model", {}).get("location", layout.model)
         if portfolio:
-            stress_result = _step(stress, storage, is_published(stress_url))(
-                manifest, layout.scenarios, portfolio, port_sha, stress_url, prices,
-                params.seed)
+            stress_result = _step(stress, storage, is_published(stress_url))(StressTask(
+                set_manifest=manifest, set_url=layout.scenarios, portfolio=portfolio,
+                portfolio_sha256=port_sha, stress_url=stress_url, prices=prices,
+                seed=params.seed))
     else:
-        model = _step(train, storage, is_published(layout.model))(
-            prices, layout.model, info["symbols"], params.preset, params.steps, params.workers,
-            params.gpu, params.seed, info["fingerprint"], version,
-            f"{params.name}-{layout.run_id}", address=params.ray_address)
-        staged = _step(generate, storage, is_published(layout.staging))(
-            model, layout.staging, params.n, params.horizon, params.seed,
-            address=params.ray_address, run_name=f"{params.name}-{layout.run_id}")
-        evaluation = _step(evaluate, storage, _evaluated(layout.evaluation))(
-            staged, layout.staging, prices, layout.evaluation, params.seed,
-            params.eval_max_paths)
+        run_name = f"{params.name}-{layout.run_id}"
+        model = _step(train, storage, is_published(layout.model))(TrainTask(
+            prices=prices, model_url=layout.model, symbols=info["symbols"],
+            preset=params.preset, steps=params.steps, workers=params.workers, gpu=params.gpu,
+            seed=params.seed, overrides=params.overrides, data_sha256=info["fingerprint"],
+            code=version, run_name=run_name, address=params.ray_address))
+        staged = _step(generate, storage, is_published(layout.staging))(GenerateTask(
+            model=model, staging_url=layout.staging, n=params.n, horizon=params.horizon,
+            seed=params.seed, run_name=run_name, address=params.ray_address))
+        evaluation = _step(evaluate, storage, _evaluated(layout.evaluation))(EvaluateTask(
+            staged=staged, staging_url=layout.staging, prices=prices,
+            eval_url=layout.evaluation, seed=params.seed, max_paths=params.eval_max_paths))
         # The manifest keeps the numbers; the ACF curves stay in evaluation/metrics.json.
         metrics = {k: v for k, v in (evaluation.get("metrics") or {}).items() if k != "curves"}
         if portfolio:
             # Before publishing, so that a failing stress test leaves nothing published.
-            stress_result = _step(stress, storage, is_published(stress_url))(
-                staged, layout.staging, portfolio, port_sha, stress_url, prices, params.seed,
-                published_url=layout.scenarios)
+            stress_result = _step(stress, storage, is_published(stress_url))(StressTask(
+                set_manifest=staged, set_url=layout.staging, portfolio=portfolio,
+                portfolio_sha256=port_sha, stress_url=stress_url, prices=prices,
+                seed=params.seed, published_url=layout.scenarios))
         extra = {
             "metrics": metrics,
             "evaluation": {"metrics_url": evaluation.get("metrics_url"),
@@ -357,7 +201,8 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
         }
         if stress_url:
             extra["stress"] = {"url": stress_url, "portfolio": portfolio}
-        manifest = publish(layout.staging, layout.scenarios, extra)
+        manifest = publish(PublishTask(staging_url=layout.staging, final_url=layout.scenarios,
+                                       extra=extra))
         published = True
         model_url = layout.model
         from flows.publish import remove_tree
@@ -366,10 +211,10 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
 
     from flows.publish import latest_record
 
-    latest_updated = update_latest(layout.latest, latest_record(
+    latest_updated = update_latest(LatestTask(latest_url=layout.latest, record=latest_record(
         name=params.name, as_of=as_of, run_id=layout.run_id, run_url=layout.run,
         scenarios_url=layout.scenarios, report_url=evaluation.get("report_url"),
-        data=info["data"]))
+        data=info["data"])))
 
     summary: dict[str, Any] = {
         "name": params.name, "as_of": as_of, "run_id": layout.run_id, "run_url": layout.run,

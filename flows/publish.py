@@ -2,7 +2,7 @@
 
 The staged set (written by ``generate_scenarios``) is complete but lacks the evaluation
 metrics. Publishing copies its parts byte for byte next to the run's other outputs, writes a
-manifest with ``metrics`` added, and only then ``_SUCCESS`` (CONTRACTS §3), through
+manifest with ``metrics`` added, and only then ``_SUCCESS`` (docs/formats.md), through
 :class:`ganjobs.io.storage.Publisher`, which removes its partial output on failure.
 """
 

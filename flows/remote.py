@@ -8,15 +8,18 @@ second one. Any other address (``ray://…``, ``host:port``) is a cluster this p
 directly, and no address at all starts a local cluster.
 
 Only ``ganjobs.cluster.jobs`` and ``ganjobs.io.storage`` are imported here (no torch): the
-job's driver
-on the cluster does the work, and its outputs are read back from shared storage.
+job's driver on the cluster does the work, and its outputs are read back from shared storage.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flows.task_params import GenerateTask, TrainTask
 
 JOBS_SCHEMES = ("http://", "https://")
 
@@ -27,23 +30,26 @@ def jobs_api(address: str | None) -> str | None:
     return target if target and target.startswith(JOBS_SCHEMES) else None
 
 
-def train_args(prices: str, model_url: str, symbols: list[str], preset: str | None,
-               steps: int | None, workers: int | None, gpu: bool, seed: int,
-               run_name: str) -> list[str]:
-    """``ganjobs train`` arguments for one pipeline run (the run name resumes checkpoints)."""
-    args = ["train", "--prices", prices, "--out", model_url, "--symbols", ",".join(symbols),
-            "--seed", str(seed), "--name", run_name]
-    for flag, value in (("--preset", preset), ("--steps", steps), ("--workers", workers)):
+def train_args(p: TrainTask) -> list[str]:
+    """``ganjobs train`` arguments for one pipeline run (the run name resumes checkpoints).
+
+    Config overrides become ``--set KEY=VALUE`` items with the value as JSON, which the
+    command reads back exactly.
+    """
+    args = ["train", "--prices", p.prices, "--out", p.model_url, "--symbols",
+            ",".join(p.symbols), "--seed", str(p.seed), "--name", p.run_name]
+    for flag, value in (("--preset", p.preset), ("--steps", p.steps), ("--workers", p.workers)):
         if value is not None:
             args += [flag, str(value)]
-    return args + (["--gpu"] if gpu else [])
+    for key, value in sorted(p.overrides.items()):
+        args += ["--set", f"{key}={json.dumps(value)}"]
+    return args + (["--gpu"] if p.gpu else [])
 
 
-def generate_args(model_url: str, staging_url: str, n: int, horizon: int,
-                  seed: int) -> list[str]:
+def generate_args(p: GenerateTask) -> list[str]:
     """``ganjobs generate`` arguments; a staging set left by an interrupted job is replaced."""
-    return ["generate", "--model", model_url, "--out", staging_url, "--n", str(n),
-            "--horizon", str(horizon), "--seed", str(seed), "--overwrite"]
+    return ["generate", "--model", p.model["out"], "--out", p.staging_url, "--n", str(p.n),
+            "--horizon", str(p.horizon), "--seed", str(p.seed), "--overwrite"]
 
 
 def _line_logger(log: Callable[[str], Any]) -> Callable[[str], None]:

@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=5000)
     p.add_argument("--horizon", type=int, default=252)
     p.add_argument("--preset", default=None)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override on top of the preset, repeatable "
+                        "(--set model.noise_halflives=[20,80,320])")
     p.add_argument("--cron", default=CRON)
     p.add_argument("--timezone", default=TIMEZONE)
     p.add_argument("--deployment", default="daily-scenarios-local")
@@ -42,13 +45,21 @@ def main(argv: list[str] | None = None) -> None:
 
     from flows.pipeline import scenario_pipeline
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ganjobs.config import OverrideError, parse_overrides  # pydantic and yaml only
+
+    try:
+        overrides = parse_overrides(args.overrides)
+    except OverrideError as exc:
+        parser.error(str(exc))
     # Absolute paths: scheduled runs must not depend on the serving process's cwd.
     absolute = (lambda u: u if "://" in u else os.path.abspath(u))  # noqa: E731
     params = PipelineParams(
         prices=absolute(args.prices), root=absolute(args.root), name=args.name,
         portfolio=absolute(args.portfolio) if args.portfolio else None,
         n=args.n, horizon=args.horizon, preset=args.preset,
+        overrides=overrides,
     )
     print(f"serving {args.deployment}: '{args.cron}' ({args.timezone}); "
           f"prices {params.prices} -> {params.root}/{params.name}/")

@@ -64,7 +64,8 @@ def _params(lake: dict, **over):
 
     base = dict(prices=f"s3://{lake['bucket']}/prices", root=f"s3://{lake['bucket']}/runs",
                 name="tiny", symbols=["SPX", "NDX"], preset="tiny", n=64, horizon=5, seed=1,
-                portfolio=lake["portfolio"], eval_max_paths=64)
+                portfolio=lake["portfolio"], eval_max_paths=64,
+                overrides={"model.noise_halflives": [3, 9], "model.g_channels": 6})
     base.update(over)
     return PipelineParams(**base)
 
@@ -119,6 +120,18 @@ def test_run_publishes_a_complete_versioned_set(first_run, lake):
     assert not [k for k in keys if "/_staging/" in k], "staging left behind"
     latest = read_json(f"s3://{lake['bucket']}/runs/tiny/LATEST")
     assert latest["scenarios"] == s["scenarios_url"] and latest["run_id"] == s["run_id"]
+
+
+@pytest.mark.slow
+def test_run_trains_with_the_config_overrides(first_run):
+    from ganjobs.io.storage import read_json, read_manifest
+
+    meta = read_json(f"{first_run['model_url']}/model.json")
+    assert meta["config"]["model"]["noise_halflives"] == [3.0, 9.0]
+    assert meta["config"]["model"]["g_channels"] == 6
+    assert meta["config"]["data"]["window"] == 16  # the tiny preset underneath
+    identity = read_manifest(first_run["scenarios_url"])["pipeline"]["identity"]
+    assert identity["overrides"] == {"model.noise_halflives": [3, 9], "model.g_channels": 6}
 
 
 @pytest.mark.slow
@@ -184,6 +197,60 @@ def test_run_id_is_deterministic_and_input_sensitive():
     assert rid(p) != rid(p, fp="b" * 64)
     with pytest.raises(ValueError):
         PipelineParams(prices="p", root="r", name="Bad/Name")
+    a = PipelineParams(prices="p", root="r", overrides={"loss.facts_weight": 5, "data.window": 32})
+    b = PipelineParams(prices="p", root="r", overrides={"data.window": 32, "loss.facts_weight": 5})
+    assert rid(a) == rid(b) != rid(p)
+    assert rid(a) != rid(PipelineParams(prices="p", root="r", overrides={"data.window": 32}))
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"model.nope": 1}, "unknown config field 'model.nope'"),
+    ({"steps": 4}, "did you mean train.steps"),
+    ({"train.seed": 4}, "parameter 'seed'"),
+])
+def test_pipeline_overrides_are_checked(overrides, match):
+    from pydantic import ValidationError
+
+    from flows.params import PipelineParams
+
+    with pytest.raises(ValidationError, match=match):
+        PipelineParams(prices="p", root="r", overrides=overrides)
+
+
+def _train_task(**over):
+    from flows.task_params import TrainTask
+
+    base = dict(prices="s3://b/prices", model_url="s3://b/m", symbols=["SPX", "WTI"],
+                preset="tiny", steps=5, workers=None, gpu=False, seed=3,
+                overrides={"model.noise_halflives": [3.0, 9.0], "model.arch": "tcn",
+                           "model.lag1_news": None, "loss.facts_weight": 0},
+                data_sha256="a" * 64, code="0+src.x", run_name="tiny-r1")
+    base.update(over)
+    return TrainTask(**base)
+
+
+def test_remote_training_passes_the_overrides_as_set_items():
+    from flows.remote import train_args
+    from ganjobs.config import parse_overrides
+
+    task = _train_task()
+    args = train_args(task)
+    items = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
+    assert len(items) == 4
+    assert parse_overrides(items) == task.overrides
+    assert args[args.index("--steps") + 1] == "5" and "--workers" not in args
+
+
+def test_task_cache_key_is_the_parameter_object_without_the_ray_address():
+    from flows.tasks import _inputs_key
+
+    def key(**over):
+        return _inputs_key(None, {"p": _train_task(**over)})
+
+    assert key() == key(address="ray://head:10001") == key()
+    assert key() != key(overrides={})
+    assert key() != key(data_sha256="b" * 64)
+    assert key() != key(code="0+src.y")
 
 
 def _staged(url: str, parts: int = 2) -> dict:

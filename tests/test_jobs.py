@@ -148,7 +148,8 @@ def test_pipeline_runs_training_and_generation_as_jobs(ray_head, s3_env):
     write_sample_data(f"{lake}/prices")
     params = PipelineParams(prices=f"{lake}/prices", root=f"{lake}/runs", name="remote",
                             symbols=["SPX"], preset="tiny", n=64, horizon=5, seed=3,
-                            eval_max_paths=64, ray_address=ray_head)
+                            eval_max_paths=64, ray_address=ray_head,
+                            overrides={"model.noise_halflives": [3, 9]})
     with prefect_test_harness(server_startup_timeout=120):
         state = scenario_pipeline(params, return_state=True)
         assert state.is_completed(), state.message
@@ -162,6 +163,11 @@ def test_pipeline_runs_training_and_generation_as_jobs(ray_head, s3_env):
         assert jobs.get(submission_id(kind, run_name)) == "SUCCEEDED", jobs
     logs = JobSubmissionClient(ray_head).get_job_logs(submission_id("generate", run_name))
     assert "scenario set written" in logs
+    # The overrides travelled to the cluster's training job as --set items.
+    from ganjobs.io.storage import read_json
+
+    meta = read_json(f"{summary['model_url']}/model.json")
+    assert meta["config"]["model"]["noise_halflives"] == [3.0, 9.0]
 
     # Submitting the same run name again (a retried Prefect task) attaches to the finished
     # job instead of starting a second one.

@@ -1,0 +1,105 @@
+"""The typed parameter object of each pipeline task.
+
+A task's cache key is its parameter object without the fields that do not change its result
+(:meth:`TaskParams.cache_identity`). Nothing here imports torch or ray.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TaskParams(BaseModel):
+    """Base of the task parameter objects: unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Fields that do not change the task's result, left out of its cache key.
+    NOT_IN_KEY: ClassVar[frozenset[str]] = frozenset()
+
+    def cache_identity(self) -> dict[str, Any]:
+        """The fields that determine the task's result, as JSON values."""
+        return self.model_dump(mode="json", exclude=set(self.NOT_IN_KEY))
+
+
+class IngestTask(TaskParams):
+    """Read and validate the prices."""
+
+    prices: str = Field(description="Prices URL")
+    symbols: list[str] | None = Field(None, description="Symbols to keep (default: all)")
+
+
+class TrainTask(TaskParams):
+    """Train a model into ``model_url``."""
+
+    NOT_IN_KEY: ClassVar[frozenset[str]] = frozenset({"address"})
+
+    prices: str = Field(description="Prices URL")
+    model_url: str = Field(description="Model folder to write")
+    symbols: list[str] = Field(description="Symbols to model, in column order")
+    preset: str | None = Field(None, description="Config preset (default when unset)")
+    steps: int | None = Field(None, description="Training steps (overrides the preset)")
+    workers: int | None = Field(None, description="Ray Train workers")
+    gpu: bool = Field(False, description="Train on GPUs")
+    seed: int = Field(0, description="Run seed")
+    overrides: dict[str, Any] = Field(default_factory=dict,
+                                      description="Config overrides by SECTION.FIELD")
+    data_sha256: str = Field(description="Fingerprint of the prices (keys the cache)")
+    code: str = Field(description="Code version (keys the cache)")
+    run_name: str = Field(description="Ray Train run name; the same name resumes")
+    address: str | None = Field(None, description="Ray address (does not change the model)")
+
+
+class GenerateTask(TaskParams):
+    """Sample the set into its staging location."""
+
+    NOT_IN_KEY: ClassVar[frozenset[str]] = frozenset({"address"})
+
+    model: dict[str, Any] = Field(description="The train task's result")
+    staging_url: str = Field(description="Where the staged set is published")
+    n: int = Field(description="Number of scenarios")
+    horizon: int = Field(description="Days per scenario")
+    seed: int = Field(description="Sampling seed")
+    run_name: str = Field("", description="Run name (names the Ray job)")
+    address: str | None = Field(None, description="Ray address (does not change the set)")
+
+
+class EvaluateTask(TaskParams):
+    """Metrics and report of the staged set."""
+
+    staged: dict[str, Any] = Field(description="The generate task's result (manifest)")
+    staging_url: str = Field(description="The staged set")
+    prices: str = Field(description="Prices URL")
+    eval_url: str = Field(description="Folder for metrics and report")
+    seed: int = Field(description="Seed of the baselines")
+    max_paths: int = Field(description="Scenarios used by the evaluation")
+
+
+class StressTask(TaskParams):
+    """Stress test of a portfolio over the set."""
+
+    set_manifest: dict[str, Any] = Field(description="Manifest of the set stressed")
+    set_url: str = Field(description="The set stressed")
+    portfolio: str = Field(description="Portfolio YAML")
+    portfolio_sha256: str = Field(description="Fingerprint of the portfolio file")
+    stress_url: str = Field(description="Folder for the stress results")
+    prices: str = Field(description="Prices URL")
+    seed: int = Field(description="Seed of the baselines")
+    published_url: str | None = Field(None, description="Where readers will find the set")
+
+
+class PublishTask(TaskParams):
+    """Copy the staged set to its final place with the metrics."""
+
+    staging_url: str = Field(description="The staged set")
+    final_url: str = Field(description="The published set")
+    extra: dict[str, Any] = Field(description="Manifest additions (metrics, pipeline record)")
+
+
+class LatestTask(TaskParams):
+    """Move a series' ``LATEST`` record."""
+
+    latest_url: str = Field(description="The LATEST file")
+    record: dict[str, Any] = Field(description="The record to write")
