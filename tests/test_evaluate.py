@@ -1,10 +1,11 @@
-"""End to end: publish a small scenario set (CONTRACTS §3), evaluate it, CLI exit codes."""
+"""End to end: publish a small scenario set (docs/formats.md), evaluate it, CLI exit codes."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -16,8 +17,24 @@ from ganjobs.cli import main
 from ganjobs.data.prices import load_market_data
 from ganjobs.data.sample import bundled_prices
 from ganjobs.errors import GanjobsError
-from ganjobs.evaluate.command import PROJECT, evaluate_scenarios, training_window
-from ganjobs.io.storage import Publisher, exists, join, read_json
+from ganjobs.evaluate.command import (
+    FORMAT,
+    PROJECT,
+    REPORT_FILE,
+    evaluate_scenarios,
+    scenario_set_identity,
+    simulate_models,
+    training_window,
+)
+from ganjobs.io.storage import (
+    Publisher,
+    exists,
+    is_published,
+    join,
+    precheck_out,
+    read_json,
+    read_manifest,
+)
 
 # Hostile symbol names: they must reach the page only escaped.
 EVIL = ['<script>alert("x")</script>', "A&B $x^2$ 'q'"]
@@ -39,7 +56,7 @@ def prices(tmp_path_factory) -> str:
 
 def publish_set(url: str, paths: np.ndarray, symbols: list[str], data: dict | None,
                 success: bool = True) -> None:
-    """Write a scenario set in the §3 layout (parts, manifest.json, then _SUCCESS)."""
+    """Write a scenario set in the published layout (parts, manifest.json, then _SUCCESS)."""
     n, h, _ = paths.shape
     cols = {"scenario": pa.array(np.repeat(np.arange(n, dtype=np.int64), h)),
             "step": pa.array(np.tile(np.arange(1, h + 1, dtype=np.int32), n))}
@@ -109,8 +126,26 @@ def test_evaluate_writes_metrics_and_escaped_report(scenario_set, prices, tmp_pa
     for name in m["models"]:
         assert set(m["models"][name]["per_symbol"]) == set(EVIL)
 
+    # Published like every folder: manifest, then _SUCCESS; the manifest says what was
+    # evaluated in terms that survive a move of the set (its parts' digest, its creation).
+    assert is_published(out)
+    manifest = read_manifest(out)
+    assert manifest == res["manifest"] and manifest["format"] == FORMAT
+    assert [p["name"] for p in manifest["parts"]] == ["metrics.json", "report.html"]
+    set_manifest = read_manifest(scenario_set)
+    ident = manifest["scenarios"]
+    assert ident == scenario_set_identity(scenario_set, set_manifest)
+    assert ident["evaluated_at"] == scenario_set
+    assert ident["created_at"] == set_manifest["created_at"]
+    assert manifest["prices"]["matches_training_data"] is True
+    assert manifest["split"]["source"] == "manifest" and manifest["seed"] == 3
+    assert m["context"]["scenario_set"] == ident
+
     page = open(res["report_url"], encoding="utf-8").read()
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert "2024-01-01T00:00:00+00:00" in page and ident["content_sha256"][:16] in page
+    text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
+    assert "Evaluated at" in text and "quality bars" in text and "issue" not in text
     assert page.count("data:image/png;base64,") >= 7
     assert "<script" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
@@ -171,4 +206,87 @@ def test_refusals_write_nothing(scenario_set, prices, tmp_path, sample_dir):
             evaluate_scenarios(scenario_set, prices, str(locked / "eval"))
     with pytest.raises(GanjobsError):
         evaluate_scenarios(str(tmp_path / "absent"), prices, str(out))
+    assert not out.exists()
+
+
+def test_set_identity_survives_a_move_and_new_manifest_fields():
+    parts = [{"name": "part-00000.parquet", "rows": 3, "sha256": "a" * 64, "bytes": 9}]
+    staged = {"created_at": "2024-01-01T00:00:00+00:00", "seed": 4, "n_scenarios": 3,
+              "model": {"fingerprint": "f"}, "parts": parts}
+    published = {**staged, "metrics": {"x": 1}, "pipeline": {"run_id": "r1"}}
+    a = scenario_set_identity("s3://b/run/_staging/scenarios", staged)
+    b = scenario_set_identity("s3://b/run/scenarios", published)
+    assert a["content_sha256"] == b["content_sha256"] and a["created_at"] == b["created_at"]
+    assert (a["run_id"], b["run_id"]) == (None, "r1")
+    other = scenario_set_identity("x", {**staged, "parts": [{**parts[0], "sha256": "b" * 64}]})
+    assert other["content_sha256"] != a["content_sha256"]
+
+
+def test_training_window_without_holdout_says_no_dcr(prices):
+    md = load_market_data(prices, EVIL)
+    last = str(md.dates[-1])[:10]
+    train, hold, info = training_window(md, {"first_date": str(md.dates[0])[:10],
+                                             "last_date": last})
+    assert len(train) == len(md.returns) and len(hold) == 0
+    assert info["source"] == "manifest" and info["holdout"]["n_returns"] == 0
+    assert last in info["note"] and info["note"].endswith("no DCR ratio")
+
+
+def test_baselines_are_seeded_by_name(prices):
+    md = load_market_data(prices, EVIL)
+    train = md.returns[:600]
+    every = simulate_models(train, 8, 30, seed=5)
+    alone = simulate_models(train, 8, 30, seed=5, baselines=("garch-t",))
+    assert list(alone) == ["garch-t"]
+    np.testing.assert_array_equal(alone["garch-t"], every["garch-t"])
+    assert not np.array_equal(simulate_models(train, 8, 30, seed=6,
+                                              baselines=("garch-t",))["garch-t"],
+                              every["garch-t"])
+
+
+def test_precheck_out_refuses_what_publishing_would(tmp_path):
+    precheck_out(str(tmp_path / "new" / "deeper"))  # creatable: fine, nothing written
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(GanjobsError, match="not a folder"):
+        precheck_out(str(tmp_path / "file"))
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(GanjobsError, match="not published here"):
+        precheck_out(str(foreign))
+    done = str(tmp_path / "done")
+    with Publisher(done) as pub:
+        pub.write_part("metrics.json", b"{}", rows=1)
+        pub.commit({"format": FORMAT})
+    with pytest.raises(GanjobsError, match="already published"):
+        precheck_out(done)
+    precheck_out(done, overwrite=True)
+
+
+def test_failure_while_publishing_leaves_nothing_published(scenario_set, prices, tmp_path,
+                                                           monkeypatch):
+    out = str(tmp_path / "eval")
+    with Publisher(out) as pub:  # an earlier evaluation, replaced by this one
+        pub.write_part("metrics.json", b"{}", rows=1)
+        pub.commit({"format": FORMAT})
+    write_part = Publisher.write_part
+
+    def fail_on_report(self, name, data, rows):
+        if name == REPORT_FILE:
+            raise OSError("disk full")
+        return write_part(self, name, data, rows)
+
+    monkeypatch.setattr(Publisher, "write_part", fail_on_report)
+    with pytest.raises(OSError, match="disk full"):
+        evaluate_scenarios(scenario_set, prices, out, seed=1, max_paths=40)
+    assert not is_published(out)
+    assert not exists(join(out, "metrics.json")) and not exists(join(out, REPORT_FILE))
+
+
+def test_seed_out_of_range_is_refused_before_work(scenario_set, prices, tmp_path):
+    out = tmp_path / "out"
+    for bad in (-1, 2**63, True):
+        with pytest.raises(GanjobsError, match="seed"):
+            evaluate_scenarios(scenario_set, prices, str(out), seed=bad)
     assert not out.exists()

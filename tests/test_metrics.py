@@ -12,6 +12,7 @@ from ganjobs.baselines import simulate_baseline
 from ganjobs.core.risk import var_es
 from ganjobs.core.windows import chunks, sliding_windows
 from ganjobs.data.prices import load_market_data
+from ganjobs.errors import GanjobsError
 from ganjobs.evaluate.bars import check_bars
 from ganjobs.evaluate.definitions import PROJECT
 from ganjobs.evaluate.discriminative import chance_level, discriminative_score
@@ -259,3 +260,18 @@ def test_curve_floor_is_the_score_a_perfect_model_gets():
     assert 0.7 < np.mean(scores) / np.mean(floors) < 1.3
     short = compute_metrics(real[: h * 4], {"model": paths}, ["X"])["real"]["X"]
     assert short["acf_abs_floor"] > 2 * np.mean(floors)  # 4 chunks instead of 40
+
+
+def test_each_model_draws_its_own_stream_and_any_seed_works(real):
+    """Adding a model never changes another's numbers; seeds up to 2**63 - 1 are accepted
+    (the classifier's own seed is drawn from the stream, below scikit-learn's 2**32)."""
+    train = real[:1000]
+    rng = np.random.default_rng(9)
+    a, b = (simulate_baseline("gaussian", train, 30, 40, rng) for _ in range(2))
+    alone = compute_metrics(train, {"a": a}, ["SPX", "WTI"], seed=2**63 - 1)
+    both = compute_metrics(train, {"b": b, "a": a}, ["SPX", "WTI"], seed=2**63 - 1)
+    assert alone["models"]["a"]["per_symbol"] == both["models"]["a"]["per_symbol"]
+    assert alone["models"]["a"]["joint"] == both["models"]["a"]["joint"]
+    assert alone["models"]["a"]["joint"]["discriminative"] is not None
+    with pytest.raises(GanjobsError, match="seed"):
+        compute_metrics(train, {"a": a}, ["SPX", "WTI"], seed=-1)

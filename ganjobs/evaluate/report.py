@@ -1,67 +1,26 @@
 """One self-contained HTML page: the scenarios beside history and the baselines.
 
-Figures are drawn with matplotlib's Agg canvas (no display, no pyplot global state) and
-embedded as base64 PNG. Every string that reaches the page goes through :func:`html.escape`,
-and every string that reaches a figure is protected from mathtext (``$``), because symbol
-names and URLs come from users.
+The figures come from :mod:`ganjobs.evaluate.figures` (base64 PNG). Every string that reaches
+the page goes through :func:`html.escape`, because symbol names and URLs come from users.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from ganjobs.core.seeds import stream
-from ganjobs.core.windows import sliding_windows
+from ganjobs.evaluate import figures
 from ganjobs.evaluate.bars import BARS
 from ganjobs.evaluate.definitions import JOINT_METRICS, METRICS, PROJECT
-
-COLORS = {
-    "real": "#000000",
-    PROJECT: "#d62728",
-    "gaussian": "#8c8c8c",
-    "bootstrap": "#2ca02c",
-    "garch-t": "#1f77b4",
-    "gjr-garch-t": "#9467bd",
-}
-_EXTRA = ("#ff7f0e", "#17becf", "#bcbd22", "#e377c2", "#8c564b")
-DPI = 80
-SAMPLE_PATHS = 5
-DENSITY_SAMPLE = 300_000
-#: Random stream of the figures' subsamples.
-FIGURES_STREAM = "report-figures"
 
 
 def _e(value: Any) -> str:
     """HTML-escape anything (quotes too: values also land in attributes)."""
     return html.escape(str(value), quote=True)
-
-
-def _t(value: Any) -> str:
-    """Plain text for a matplotlib label: an unescaped ``$`` would start mathtext."""
-    return str(value).replace("$", r"\$")
-
-
-def _color(name: str, order: Sequence[str]) -> str:
-    if name in COLORS:
-        return COLORS[name]
-    extra = [m for m in order if m not in COLORS]
-    return _EXTRA[extra.index(name) % len(_EXTRA)] if name in extra else "#444444"
-
-
-def _png(fig: Figure) -> str:
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    return ("<img alt=\"figure\" src=\"data:image/png;base64,"
-            + base64.b64encode(buf.getvalue()).decode("ascii") + "\">")
 
 
 def _fmt(metric: str, value: Any) -> str:
@@ -191,118 +150,6 @@ def _bars_table(metrics: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _density_qq(sym: str, j: int, real: np.ndarray, models: Mapping[str, np.ndarray],
-                rng: np.random.Generator) -> str:
-    order = list(models)
-    r = real[:, j]
-    lo, hi = np.quantile(r, [0.0005, 0.9995])
-    span = hi - lo
-    bins = np.linspace(min(r.min(), lo - 0.5 * span), max(r.max(), hi + 0.5 * span), 81)
-    mid = (bins[1:] + bins[:-1]) / 2
-    fig = Figure(figsize=(11, 3.8))
-    ax1, ax2 = fig.subplots(1, 2)
-    probs = np.linspace(0.001, 0.999, 300)
-    qr = np.quantile(r, probs)
-    dens, _ = np.histogram(r, bins=bins, density=True)
-    ax1.plot(mid[dens > 0] * 100, dens[dens > 0], color=COLORS["real"], lw=2.2, label="real")
-    for name, p in models.items():
-        x = p[:, :, j].ravel()
-        if x.size > DENSITY_SAMPLE:
-            x = rng.choice(x, DENSITY_SAMPLE, replace=False)
-        d, _ = np.histogram(x, bins=bins, density=True)
-        lw = 2.0 if name == PROJECT else 1.1
-        ax1.plot(mid[d > 0] * 100, d[d > 0], color=_color(name, order), lw=lw, label=_t(name))
-        ax2.plot(qr * 100, np.quantile(x, probs) * 100, color=_color(name, order), lw=lw,
-                 label=_t(name))
-    ax1.set_yscale("log")
-    ax1.set_xlabel("daily log return (%)")
-    ax1.set_ylabel("density (log scale)")
-    ax1.set_title(_t(f"{sym}: daily return density"))
-    ax1.legend(fontsize=8)
-    ax2.plot(qr * 100, qr * 100, color=COLORS["real"], lw=1, ls="--", label="real = model")
-    ax2.set_xlabel("real quantile (%)")
-    ax2.set_ylabel("model quantile (%)")
-    ax2.set_title(_t(f"{sym}: QQ plot vs real (0.1%–99.9%)"))
-    ax2.legend(fontsize=8)
-    return _png(fig)
-
-
-def _curves(sym: str, metrics: Mapping[str, Any], order: Sequence[str]) -> str:
-    curves = metrics["curves"][sym]
-    fig = Figure(figsize=(15, 3.6))
-    axes = fig.subplots(1, 3)
-    panels = (("acf_r", "ACF of r"), ("acf_abs", "ACF of |r| (volatility clustering)"),
-              ("leverage", "leverage: corr(r(t), r²(t+k))"))
-    for ax, (key, title) in zip(axes, panels, strict=True):
-        for name in ["real", *order]:
-            c = curves.get(name, {}).get(key)
-            if c is None:
-                continue
-            y = np.array([np.nan if v is None else v for v in c], dtype=float)
-            lags = np.arange(1, len(y) + 1)
-            lw = 2.4 if name in ("real", PROJECT) else 1.1
-            ax.plot(lags, y, color=_color(name, order), lw=lw, label=_t(name))
-        ax.axhline(0, color="#999", lw=0.6)
-        ax.set_xlabel("lag (days)")
-        ax.set_title(_t(f"{sym}: {title}"), fontsize=10)
-    axes[0].legend(fontsize=8)
-    return _png(fig)
-
-
-def _fan(sym: str, j: int, real: np.ndarray, paths: np.ndarray) -> str:
-    h = paths.shape[1]
-    cum = np.cumsum(paths[:, :, j].astype(np.float64), axis=1) * 100
-    steps = np.arange(1, h + 1)
-    fig = Figure(figsize=(11, 4))
-    ax = fig.subplots()
-    q = np.percentile(cum, [1, 5, 25, 50, 75, 95, 99], axis=0)
-    red = COLORS[PROJECT]
-    ax.fill_between(steps, q[0], q[6], color=red, alpha=0.12, label="1–99%")
-    ax.fill_between(steps, q[1], q[5], color=red, alpha=0.2, label="5–95%")
-    ax.fill_between(steps, q[2], q[4], color=red, alpha=0.3, label="25–75%")
-    ax.plot(steps, q[3], color=red, lw=1.8, label="median")
-    for i in range(min(SAMPLE_PATHS, len(cum))):
-        ax.plot(steps, cum[i], color="#333", lw=0.7, alpha=0.8,
-                label="sample paths" if i == 0 else None)
-    rw = sliding_windows(real[:, j], h)
-    if len(rw) >= 2:
-        rc = np.cumsum(rw[:, :, 0], axis=1) * 100
-        rq = np.percentile(rc, [1, 5, 95, 99], axis=0)
-        ax.plot(steps, rq[1], color="k", ls="--", lw=1.2, label="real 5% / 95%")
-        ax.plot(steps, rq[2], color="k", ls="--", lw=1.2)
-        ax.plot(steps, rq[0], color="k", ls=":", lw=1.2, label="real 1% / 99%")
-        ax.plot(steps, rq[3], color="k", ls=":", lw=1.2)
-    ax.set_xlabel("days ahead")
-    ax.set_ylabel("cumulative log return (%)")
-    ax.set_title(_t(f"{sym}: {PROJECT} scenarios (fan) against real {h}-day windows"))
-    ax.legend(fontsize=8, loc="upper left", ncol=2)
-    return _png(fig)
-
-
-def _heatmaps(symbols: Sequence[str], real: np.ndarray, models: Mapping[str, np.ndarray]
-              ) -> str:
-    k = len(symbols)
-    shown = [("real", real)] + [(m, models[m].reshape(-1, k)) for m in (PROJECT, "bootstrap",
-                                                                      "garch-t") if m in models]
-    fig = Figure(figsize=(3.6 * len(shown), 3.4))
-    axes = np.atleast_1d(fig.subplots(1, len(shown)))
-    labels = [_t(s) for s in symbols]
-    im = None
-    for ax, (name, x) in zip(axes, shown, strict=True):
-        c = np.corrcoef(np.asarray(x, dtype=np.float64), rowvar=False)
-        im = ax.imshow(c, vmin=-1, vmax=1, cmap="RdBu_r")
-        ax.set_xticks(range(k), labels, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(k), labels, fontsize=8)
-        ax.set_title(_t(name))
-        if k <= 8:
-            for a in range(k):
-                for b in range(k):
-                    ax.text(b, a, f"{c[a, b]:.2f}", ha="center", va="center", fontsize=7)
-    if im is not None:
-        fig.colorbar(im, ax=list(axes), shrink=0.8)
-    return _png(fig)
-
-
 # --------------------------------------------------------------------------------------------
 # Page
 # --------------------------------------------------------------------------------------------
@@ -393,7 +240,7 @@ def render_report(metrics: Mapping[str, Any], real: np.ndarray,
     symbols = list(metrics["symbols"])
     order = [m for m in metrics["models"] if m in models]
     real = np.asarray(real, dtype=np.float64).reshape(-1, len(symbols))
-    rng = stream(int(metrics.get("seed", 0)), FIGURES_STREAM)
+    rng = stream(int(metrics.get("seed", 0)), figures.FIGURES_STREAM)
     ctx = metrics.get("context") or {}
     window = ctx.get("window") or {}
     train = window.get("train") or {}
@@ -433,17 +280,17 @@ def render_report(metrics: Mapping[str, Any], real: np.ndarray,
 
     parts.append("<h2>Distributions</h2>")
     for j, sym in enumerate(symbols):
-        parts.append(_density_qq(sym, j, real, models, rng))
+        parts.append(figures.density_qq(sym, j, real, models, rng))
     parts.append("<h2>Dependence over time</h2>")
     for sym in symbols:
-        parts.append(_curves(sym, metrics, order))
+        parts.append(figures.curves(sym, metrics, order))
     if PROJECT in models:
         parts.append("<h2>Scenario paths</h2>")
         for j, sym in enumerate(symbols):
-            parts.append(_fan(sym, j, real, models[PROJECT]))
+            parts.append(figures.fan(sym, j, real, models[PROJECT]))
     if len(symbols) > 1:
         parts.append("<h2>Correlation across symbols</h2>")
-        parts.append(_heatmaps(symbols, real, models))
+        parts.append(figures.heatmaps(symbols, real, models))
 
     parts.append("<h2>How to read this</h2><dl class=\"defs\">"
                  + "".join(f"<dt>{_e(a)}</dt><dd>{_e(b)}</dd>" for a, b in DEFINITIONS)
