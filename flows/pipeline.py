@@ -10,7 +10,7 @@ version (``flows.params``); the tasks are in ``flows.tasks``:
 
     model/         trained model folder (model.json, weights, _SUCCESS)
     scenarios/     the published set, manifest with evaluation metrics, _SUCCESS last
-    evaluation/    metrics.json, report
+    evaluation/    metrics.json, report, _SUCCESS last
     stress/<tag>/  stress results per portfolio
     _staging/      the generated set before evaluation; removed after publishing
 
@@ -102,14 +102,6 @@ def _step(task_obj: Any, storage: Any, output_complete: bool) -> Any:
     return task_obj.with_options(result_storage=storage, refresh_cache=not output_complete)
 
 
-def _evaluated(eval_url: str) -> bool:
-    """An evaluation folder is complete once its report exists (written after metrics)."""
-    from ganjobs.evaluate.command import METRICS_FILE, REPORT_FILE
-    from ganjobs.io.storage import exists, join
-
-    return exists(join(eval_url, METRICS_FILE)) and exists(join(eval_url, REPORT_FILE))
-
-
 def _portfolio_tag(portfolio: str, sha256: str) -> str:
     import re
 
@@ -181,7 +173,7 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
         staged = _step(generate, storage, is_published(layout.staging))(GenerateTask(
             model=model, staging_url=layout.staging, n=params.n, horizon=params.horizon,
             seed=params.seed, run_name=run_name, address=params.ray_address))
-        evaluation = _step(evaluate, storage, _evaluated(layout.evaluation))(EvaluateTask(
+        evaluation = _step(evaluate, storage, is_published(layout.evaluation))(EvaluateTask(
             staged=staged, staging_url=layout.staging, prices=prices,
             eval_url=layout.evaluation, seed=params.seed, max_paths=params.eval_max_paths))
         # The manifest keeps the numbers; the ACF curves stay in evaluation/metrics.json.

@@ -120,7 +120,6 @@ def test_every_field_has_a_one_line_description_and_a_section_in_the_docs():
             assert f"`{name}`" in docs, f"{section}.{name} is not in docs/configuration.md"
 
 
-@pytest.mark.slow
 def test_an_installed_wheel_carries_the_preset_files(tmp_path):
     src = tmp_path / "src"
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "ganjobs",
