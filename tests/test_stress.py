@@ -1,7 +1,7 @@
 """Stress testing: exact P&L, closed-form VaR/ES, streaming == in-memory, history, CLI, refusals.
 
-Every scenario set here is written by hand in the exact CONTRACTS §3 layout, so these tests do
-not depend on training or generation.
+Every scenario set here is written by hand in the scenario-set layout of docs/formats.md, so
+these tests do not depend on training or generation.
 """
 
 from __future__ import annotations
@@ -19,28 +19,25 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
-import ganjobs.stress.command as stress_mod
+import ganjobs.stress.accumulator as accumulator_mod
+import ganjobs.stress.sources as sources_mod
 from ganjobs.cli import main
+from ganjobs.core.risk import expected_shortfall, lower_quantiles, value_at_risk
+from ganjobs.core.windows import sliding_windows
 from ganjobs.data.portfolio import parse_portfolio
 from ganjobs.errors import GanjobsError
 from ganjobs.io.storage import read_bytes
 from ganjobs.scenarios import FORMAT, open_scenarios
-from ganjobs.stress.command import (
-    StressAccumulator,
-    expected_shortfall,
-    lower_quantiles,
-    overlapping_windows,
-    run_stress,
-    stress_scenario_set,
-    value_at_risk,
-)
+from ganjobs.stress.accumulator import StressAccumulator
+from ganjobs.stress.command import run_stress
+from ganjobs.stress.sources import stress_scenario_set
 
 # --------------------------------------------------------------------------- helpers
 
 
 def write_set(root: Path, paths: np.ndarray, symbols: list[str], parts: int = 1,
               success: bool = True, data: dict | None = None) -> str:
-    """Write ``paths`` (N, H, k) as a scenario set in the §3 layout; return its location."""
+    """Write ``paths`` (N, H, k) as a scenario set; return its location."""
     root.mkdir(parents=True, exist_ok=True)
     n, h, k = paths.shape
     entries = []
@@ -206,7 +203,7 @@ def test_normal_returns_match_closed_form_var_es(tmp_path):
 
 def test_streaming_equals_in_memory(tmp_path, monkeypatch):
     """Seven uneven parts, chunks of 37 scenarios, tied P&L: same result as one array."""
-    monkeypatch.setattr(stress_mod, "CHUNK", 37)
+    monkeypatch.setattr(accumulator_mod, "CHUNK", 37)
     rng = np.random.default_rng(7)
     n, h = 1000, 12
     paths = rng.standard_t(4, size=(n, h, 3)) * 0.01
@@ -217,7 +214,7 @@ def test_streaming_equals_in_memory(tmp_path, monkeypatch):
                            "horizons: [1, 5, 12]\npositions: {A: 3e5, B: -1e5, C: 2e5}\n")
     many = stress_scenario_set(open_scenarios(write_set(tmp_path / "many", paths, syms, 7)),
                                port, [1, 5, 12])
-    monkeypatch.setattr(stress_mod, "CHUNK", 10**6)
+    monkeypatch.setattr(accumulator_mod, "CHUNK", 10**6)
     one = stress_scenario_set(open_scenarios(write_set(tmp_path / "one", paths, syms, 1)),
                               port, [1, 5, 12])
     ref = reference(paths, notionals, [1, 5, 12], 20000.0, 6)
@@ -251,6 +248,29 @@ def test_accumulator_refuses_duplicate_and_missing_ids():
         acc.update(np.array([2]), np.full((1, 2, 1), np.nan))
 
 
+def test_stress_var_es_is_the_core_rule_on_the_sets_pnl(tmp_path):
+    """One rule: the published VaR, ES and quantiles are ganjobs.core.risk's on the P&L.
+
+    400 scenarios make ``n·0.05`` and ``n·0.025`` integers, where a rule that did not strip
+    the representation error of ``1 − α`` would pick the next rank.
+    """
+    rng = np.random.default_rng(9)
+    paths = rng.standard_t(3, size=(400, 6, 2)) * 0.01
+    sset = write_set(tmp_path / "set", paths, ["A", "B"], parts=3)
+    port = write_portfolio(tmp_path / "p.yaml", PORT)
+    out = tmp_path / "out"
+    res = run_stress(sset, port, str(out))["results"]
+    table = pq.read_table(out / "pnl.parquet").to_pandas()
+    for hh in res["horizons"]:
+        pnl = table[f"pnl_h{hh}"].to_numpy()
+        m = res["sources"]["ganjobs"]["horizons"][str(hh)]
+        assert m["var"] == {"95": value_at_risk(pnl, 0.95), "99": value_at_risk(pnl, 0.99)}
+        assert m["es"] == {"97.5": expected_shortfall(pnl, 0.975),
+                           "99": expected_shortfall(pnl, 0.99)}
+        levels = [float(k) for k in m["quantiles"]]
+        assert list(m["quantiles"].values()) == lower_quantiles(pnl, levels).tolist()
+
+
 # --------------------------------------------------------------------------- historical
 
 
@@ -278,7 +298,7 @@ def test_historical_windows_in_training_window(tmp_path):
     closes = np.stack([100 * np.exp(logp[10:100, 0]), 50 * np.exp(logp[10:100, 1])], axis=1)
     ret = np.diff(np.log(closes), axis=0)
     for hh in (1, 5):
-        w = overlapping_windows(ret, hh).sum(axis=1)  # (89 - h + 1, 2)
+        w = sliding_windows(ret, hh).sum(axis=1)  # (89 - h + 1, 2)
         pnl = 600000 * np.expm1(w[:, 0]) - 200000 * np.expm1(w[:, 1])
         m = hist["horizons"][str(hh)]
         assert m["n"] == 89 - hh + 1
@@ -292,9 +312,63 @@ def test_historical_windows_in_training_window(tmp_path):
     assert res["baselines_skipped"] == "no baselines requested"
 
 
+def test_historical_window_without_recorded_dates_is_the_default_split(tmp_path):
+    """No training dates in the manifest: history uses read_split's default window (the
+    first 90% of the returns), and says so in the results and the folder's manifest."""
+    rng = np.random.default_rng(8)
+    dates = pd.bdate_range("2021-01-01", periods=121)  # 120 returns: 108 kept, 12 held out
+    logp = np.cumsum(rng.normal(0, 0.01, size=(121, 2)), axis=0)
+    prices = _prices_csv(tmp_path / "p.csv", dates,
+                         {"A": 100 * np.exp(logp[:, 0]), "B": 50 * np.exp(logp[:, 1])})
+    sset = write_set(tmp_path / "set", rng.normal(0, 0.01, (100, 5, 2)), ["A", "B"],
+                     data={"location": "elsewhere"})
+    port = write_portfolio(tmp_path / "p.yaml", PORT + "horizons: [1, 5]\n")
+    out = tmp_path / "out"
+    hist = run_stress(sset, port, str(out), prices=prices, baselines=[]
+                      )["results"]["sources"]["historical"]
+    assert (hist["first_date"], hist["last_date"], hist["n_returns"]) == (
+        str(dates[0].date()), str(dates[108].date()), 108)
+    assert hist["window_source"] == "default"
+    assert "no training dates recorded" in hist["window_note"]
+    assert "window_from_manifest" not in hist
+    ret = np.diff(logp[:109], axis=0)
+    pnl = 600000 * np.expm1(ret[:, 0]) - 200000 * np.expm1(ret[:, 1])
+    assert hist["horizons"]["1"]["n"] == 108
+    assert hist["horizons"]["1"]["var"]["99"] == pytest.approx(value_at_risk(pnl, 0.99),
+                                                                rel=1e-9)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["prices"]["window_source"] == "default"
+    # with both dates recorded, the record decides and there is nothing to note
+    sset2 = write_set(tmp_path / "set2", rng.normal(0, 0.01, (100, 5, 2)), ["A", "B"],
+                      data={"first_date": str(dates[0].date()),
+                            "last_date": str(dates[-1].date())})
+    hist2 = run_stress(sset2, port, str(tmp_path / "out2"), prices=prices, baselines=[]
+                       )["results"]["sources"]["historical"]
+    assert (hist2["n_returns"], hist2["window_source"]) == (120, "record")
+    assert hist2["window_note"] == "no prices after the training window's last date " \
+        f"{dates[-1].date()}: no holdout"
+
+
+def test_baseline_draws_do_not_depend_on_the_other_baselines(tmp_path):
+    """Each baseline draws from its own named seed stream: running it alone or after
+    another gives the same numbers."""
+    pytest.importorskip("ganjobs.baselines")
+    rng = np.random.default_rng(6)
+    dates = pd.bdate_range("2020-01-01", periods=300)
+    ret = rng.normal(0, 0.01, size=(299, 2))
+    real = sources_mod.RealReturns(ret, dates.to_numpy("datetime64[ns]"), {})
+    port = parse_portfolio(PORT)
+    alone = sources_mod.run_baselines(["gaussian"], real, port, [1, 5], 300, 3, {})
+    both = sources_mod.run_baselines(["bootstrap", "gaussian"], real, port, [1, 5], 300, 3, {})
+    assert alone["baseline:gaussian"] == both["baseline:gaussian"]
+    other_seed = sources_mod.run_baselines(["gaussian"], real, port, [1, 5], 300, 4, {})
+    assert other_seed["baseline:gaussian"]["horizons"]["5"]["var"] != \
+        alone["baseline:gaussian"]["horizons"]["5"]["var"]
+
+
 def test_baselines_side_by_side(tmp_path, sample_dir, monkeypatch):
     pytest.importorskip("ganjobs.baselines")
-    monkeypatch.setattr(stress_mod, "BASELINE_BATCH", 150)  # 400 paths in three batches
+    monkeypatch.setattr(sources_mod, "BASELINE_BATCH", 150)  # 400 paths in three batches
     rng = np.random.default_rng(5)
     sset = write_set(tmp_path / "set", rng.normal(0, 0.01, (400, 5, 2)), ["SPX", "WTI"],
                      data={"first_date": "2015-01-01", "last_date": "2019-12-31"})
@@ -445,10 +519,28 @@ def test_cli_bad_sets_and_files_exit_2(tmp_path, capsys):
     assert rc == 2 and "B" in err and not (tmp_path / "out").exists()
 
 
+def test_seed_and_output_location_refused_before_any_work(tmp_path, small_set):
+    """A seed out of range, or an output folder holding files it did not publish, is refused
+    before anything is computed or written (the publisher's own check)."""
+    port = write_portfolio(tmp_path / "p.yaml", PORT)
+    for bad in (-1, 2**63, 1.5, True):
+        with pytest.raises(GanjobsError, match="--seed"):
+            run_stress(small_set, port, str(tmp_path / "out"), seed=bad)
+        assert not (tmp_path / "out").exists()
+    foreign = tmp_path / "busy"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(GanjobsError, match="not published here"):
+        run_stress(small_set, port, str(foreign), overwrite=True)
+    assert sorted(os.listdir(foreign)) == ["notes.txt"]
+    with pytest.raises(GanjobsError, match="is a file"):
+        run_stress(small_set, port, str(foreign / "notes.txt"))
+
+
 def test_malformed_part_is_refused(tmp_path):
     rng = np.random.default_rng(2)
     sset = write_set(tmp_path / "set", rng.normal(0, 0.01, (10, 4, 2)), ["A", "B"])
-    # a part whose rows are not a multiple of H breaks §3
+    # a part whose rows are not a multiple of H breaks the layout
     t = pq.read_table(tmp_path / "set" / "part-00000.parquet").slice(0, 39)
     pq.write_table(t, tmp_path / "set" / "part-00000.parquet")
     port = write_portfolio(tmp_path / "p.yaml", PORT)

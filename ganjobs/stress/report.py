@@ -26,16 +26,16 @@ def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
                 tails: dict[str, np.ndarray] | None = None) -> bytes:
     """Draw the stress figure and return it as PNG bytes.
 
-    Panels: (1) histogram of the set's P&L at the longest horizon, historical windows overlaid,
-    other sources overlaid,
-    with the VaR/ES and threshold lines; (2) P&L paths of the worst scenarios and the mean path
-    of the threshold breaches (reverse stress); (3) ES 97.5% per horizon and source.
+    Panels: (1) histogram of the set's P&L at the longest horizon, historical windows and
+    other sources overlaid, with the VaR/ES and threshold lines; (2) P&L paths of the worst
+    scenarios and the mean path of the threshold breaches (reverse stress); (3) ES 97.5% per
+    horizon and source.
 
     Parameters
     ----------
     results : dict
         The ``stress.json`` content.
-    res : ganjobs.stress.command.StressResult
+    res : ganjobs.stress.accumulator.StressResult
         The set's result, for the full P&L vector.
     sources : dict
         ``results["sources"]``.
@@ -47,11 +47,6 @@ def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    horizons = results["horizons"]
-    hmax = horizons[-1]
-    key = str(hmax)
-    port = results["portfolio"]
-    gan = sources["ganjobs"]["horizons"][key]
     # One colour per source, the same in every panel.
     colours = {name: _colour(name, i) for i, name in enumerate(n for n in sources
                                                                  if n not in _COLOURS)}
@@ -60,11 +55,22 @@ def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
     grid = fig.add_gridspec(2, 2, height_ratios=[1.1, 1])
     axes = [fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]),
             fig.add_subplot(grid[1, 1])]
+    _histogram(axes[0], results, res.pnl[:, -1], tails or {}, colours)
+    _worst_paths(axes[1], results)
+    _es_by_horizon(axes[2], results, colours)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return buf.getvalue()
 
-    # (1) histogram with the tail lines
-    ax = axes[0]
-    pnl = res.pnl[:, -1]
-    tails = tails or {}
+
+def _histogram(ax: Any, results: dict[str, Any], pnl: np.ndarray,
+               tails: dict[str, np.ndarray], colours: dict[str, str]) -> None:
+    """The set's P&L at the longest horizon, the other sources as outlines, the tail lines."""
+    hmax = results["horizons"][-1]
+    port = results["portfolio"]
+    gan = results["sources"]["ganjobs"]["horizons"][str(hmax)]
     # One common range covering the bulk of every source (0.1%..99.9%) and the ES lines;
     # values outside it are left out rather than piled up at the edges.
     lows = [np.quantile(v, 0.001) for v in (pnl, *tails.values())] + [-gan["es"]["99"]]
@@ -94,12 +100,17 @@ def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
     ax.set_ylabel("density")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
-    # (2) worst paths and the reverse-stress mean path
-    ax = axes[1]
+
+def _worst_paths(ax: Any, results: dict[str, Any]) -> None:
+    """P&L paths of the set's worst scenarios and the reverse-stress mean path."""
+    hmax = results["horizons"][-1]
+    port = results["portfolio"]
+    src = results["sources"]["ganjobs"]
+    gan = src["horizons"][str(hmax)]
     steps = np.arange(0, hmax + 1)
     for rec in gan["worst"]:
         ax.plot(steps, [0.0, *rec["pnl_path"]], color="tab:red", alpha=0.45, lw=1)
-    rs = sources["ganjobs"]["reverse_stress"]
+    rs = src["reverse_stress"]
     if rs and rs.get("mean_pnl_path"):
         ax.plot(steps, [0.0, *rs["mean_pnl_path"]], color="black", lw=2, ls="--",
                 label=f"mean of {rs['n_breach']:,} breaches")
@@ -110,8 +121,11 @@ def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
     ax.set_ylabel("cumulative P&L")
     ax.legend(fontsize=8)
 
-    # (3) ES 97.5% per horizon, side by side
-    ax = axes[2]
+
+def _es_by_horizon(ax: Any, results: dict[str, Any], colours: dict[str, str]) -> None:
+    """ES 97.5% per horizon, the sources side by side."""
+    horizons = results["horizons"]
+    sources = results["sources"]
     names = [n for n, s in sources.items() if isinstance(s.get("horizons"), dict)]
     width = 0.8 / max(len(names), 1)
     x = np.arange(len(horizons))
@@ -124,9 +138,3 @@ def render_plot(results: dict[str, Any], res: Any, sources: dict[str, Any],
     ax.set_title("ES 97.5% by source")
     ax.set_ylabel("loss")
     ax.legend(fontsize=8)
-
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
