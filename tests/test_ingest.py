@@ -1,4 +1,4 @@
-"""Market-data ingest: the bundled data, round trips, and every bad input (CONTRACTS §2)."""
+"""Market-data ingest: the bundled data, round trips, and every bad input (long layout)."""
 
 from __future__ import annotations
 
@@ -85,6 +85,8 @@ BAD_INPUTS = {
     "not_csv": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01" * 3, "prices.csv"),
     "empty_symbol": (b"date,symbol,close\n2020-01-02,,1\n2020-01-03,A,2\n",
                      "symbol is non-empty"),
+    "date_out_of_range": (b"date,symbol,close\n2020-01-02,A,1\n9999-12-31,A,2\n",
+                          "date between 1677-09-22 and 2262-04-11' broken at row 1"),
 }
 
 
@@ -169,3 +171,12 @@ def test_sample_data_cli(tmp_path, capsys):
     assert main(["sample-data", str(tmp_path / "lake")]) == 0
     assert "symbols NDX, SPX, WTI" in capsys.readouterr().out
     assert main(["sample-data", "gs://x/y"]) == 2
+
+
+def test_dates_with_changing_offsets_become_utc_days(tmp_path):
+    # Exports with times carry the local offset, which changes with summer time.
+    (tmp_path / "p.csv").write_text("date,symbol,close\n2020-01-02T23:30:00-05:00,A,1\n"
+                                    "2020-06-02T10:00:00+02:00,A,2\n2020-06-03,A,4\n")
+    data = load_market_data(str(tmp_path / "p.csv"))
+    assert [str(d)[:10] for d in data.dates] == ["2020-01-03", "2020-06-02", "2020-06-03"]
+    np.testing.assert_allclose(data.returns[:, 0], np.log([2.0, 2.0]))

@@ -14,6 +14,9 @@ from ganjobs.errors import DataError
 #: Cell texts read as "no price on this date" in the single-symbol and wide layouts
 #: (compared after stripping and lower-casing); ``.`` is how FRED downloads mark a gap.
 MISSING_TEXT = frozenset({"", "nan", "na", "n/a", "#n/a", "null", "none", "."})
+#: Whole days that datetime64[ns] holds.
+DATE_MIN = pd.Timestamp.min.ceil("D")
+DATE_MAX = pd.Timestamp.max.floor("D")
 
 
 def first_row(mask: pd.Series | np.ndarray) -> int:
@@ -32,7 +35,13 @@ def parse_dates(display: str, col: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(col):
         out = col
     else:
-        out = pd.to_datetime(col.astype("string"), errors="coerce", utc=False, format="mixed")
+        # utc: offsets that change within a file (summer time) are one column; a date
+        # without an offset is taken as UTC, as the dates with one are converted to UTC.
+        try:
+            out = pd.to_datetime(col.astype("string"), errors="coerce", utc=True, format="mixed")
+        except (ValueError, OverflowError, TypeError) as exc:
+            first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise DataError(f"{display}: rule 'date is a date' broken ({first})") from exc
     bad = out.isna()
     if bad.any():
         i = first_row(bad)
@@ -40,7 +49,14 @@ def parse_dates(display: str, col: pd.Series) -> pd.Series:
                         f"(date={col.iloc[i]!r})")
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_convert("UTC").dt.tz_localize(None)
-    return out.dt.normalize().astype("datetime64[ns]")
+    out = out.dt.normalize()
+    # Parsers may return a coarser unit that holds year 1 or 9999; prices are kept in ns.
+    bad = ((out < DATE_MIN) | (out > DATE_MAX)).to_numpy(bool)
+    if bad.any():
+        i = first_row(bad)
+        raise DataError(f"{display}: rule 'date between {DATE_MIN.date()} and "
+                        f"{DATE_MAX.date()}' broken at row {i} (date={col.iloc[i]!r})")
+    return out.astype("datetime64[ns]")
 
 
 def parse_prices(display: str, col: pd.Series, column: str) -> np.ndarray:

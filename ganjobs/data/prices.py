@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ganjobs.data.cells import first_row, parse_dates
-from ganjobs.data.layouts import LONG, is_long, to_long
+from ganjobs.data.layouts import LONG, to_long
 from ganjobs.errors import DataError
 from ganjobs.io.storage import filesystem, storage_errors
 
@@ -122,7 +122,7 @@ def _hive_values(root_rel: str) -> dict[str, str]:
     return out
 
 
-def _read_table(display: str, fs, path: str, hive: dict[str, str]) -> pd.DataFrame:
+def _read_table(display: str, fs, path: str) -> pd.DataFrame:
     with storage_errors(display):
         raw = fs.cat_file(path)
     if not raw:
@@ -136,27 +136,14 @@ def _read_table(display: str, fs, path: str, hive: dict[str, str]) -> pd.DataFra
                 import gzip
 
                 raw = gzip.decompress(raw)
-            table = pacsv.read_csv(io.BytesIO(raw), convert_options=_csv_types(raw, hive))
+            # Everything as text first so that the validation below names the bad value.
+            opts = pacsv.ConvertOptions(column_types={c: pa.string() for c in REQUIRED})
+            table = pacsv.read_csv(io.BytesIO(raw), convert_options=opts)
         return table.to_pandas()
     except (pa.ArrowInvalid, OSError, EOFError, UnicodeDecodeError) as exc:
         kind = "Parquet" if name.endswith(PARQUET_EXT) else "CSV"
         first = str(exc).splitlines()[0][:200]
         raise DataError(f"{display}: not a readable {kind} file ({first})") from exc
-
-
-def _csv_types(raw: bytes, hive: dict[str, str]) -> pacsv.ConvertOptions:
-    """Price columns as text, so that the checks name a bad cell instead of a parser error.
-
-    A long-layout file is read as it always was (date, symbol, close as text). Any other
-    file has every column read as text: its price columns are not known by name, and a
-    type guessed from the first rows could refuse a later, valid row.
-    """
-    long = pacsv.ConvertOptions(column_types={c: pa.string() for c in REQUIRED})
-    # The header alone (the first block is parsed to know the column names).
-    names = pacsv.open_csv(io.BytesIO(raw), convert_options=long).schema.names
-    if is_long(names, hive):
-        return long
-    return pacsv.ConvertOptions(column_types={n: pa.string() for n in names})
 
 
 def _validate_frame(display: str, df: pd.DataFrame, hive: dict[str, str]) -> pd.DataFrame:
@@ -243,7 +230,7 @@ def _read(url: str, symbol: str | None) -> _Read:
     for display, path in files:
         rel = posixpath.relpath(path, root) if path != root else posixpath.basename(path)
         hive = _hive_values(rel)
-        converted = to_long(display, _read_table(display, fs, path, hive), hive, symbol)
+        converted = to_long(display, _read_table(display, fs, path), hive, symbol)
         if converted.layout != LONG:
             layouts[display] = converted.layout
             notes.append(converted.note)
