@@ -3,7 +3,8 @@
 A portfolio is a set of linear positions, one notional per symbol, in the base currency::
 
     name: balanced-book
-    base_value: 1000000        # value of the whole book in the base currency (> 0)
+    base_value: 1000000        # optional, value of the whole book in the base currency (> 0);
+                               # default the gross notional (sum of |notional|)
     currency: USD              # optional label, only reported
     positions:                 # symbol -> notional (negative = short); at least one
       SPX: 600000
@@ -14,6 +15,10 @@ A portfolio is a set of linear positions, one notional per symbol, in the base c
                                # default 10% of the gross notional (sum of |notional|)
     worst_k: 10                # optional, how many worst scenarios to report (default 10)
 
+``base_value`` scales the P&L reported as a fraction of the book. Without it the book is
+taken to be worth its gross notional, and :attr:`Portfolio.base_value_source` and
+:attr:`Portfolio.notes` say so, for the stress results to record.
+
 Unknown keys, non-numeric or non-finite values and empty files are refused with a
 :class:`~ganjobs.errors.GanjobsError` that names the file and the problem.
 """
@@ -22,10 +27,10 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ganjobs.errors import GanjobsError
 from ganjobs.io.storage import read_bytes
@@ -63,6 +68,7 @@ class Portfolio(BaseModel):
         Label used in reports.
     base_value : float
         Value of the book in the base currency, > 0; P&L is also reported as a fraction of it.
+        The gross notional when the file has none (see :attr:`base_value_source`).
     currency : str or None
         Label of the base currency, only reported.
     positions : dict of str to float
@@ -80,7 +86,8 @@ class Portfolio(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     name: str = Field(min_length=1)
-    base_value: FiniteFloat = Field(gt=0)
+    # None only until validated: _default_base_value fills it in (an explicit null is refused).
+    base_value: FiniteFloat = Field(default=None, gt=0)  # type: ignore[assignment]
     currency: str | None = None
     positions: dict[str, FiniteFloat] = Field(min_length=1)
     horizons: list[Annotated[int, Field(ge=1)]] | None = Field(default=None, min_length=1)
@@ -96,6 +103,29 @@ class Portfolio(BaseModel):
         if not any(v != 0 for v in value.values()):
             raise ValueError("all notionals are zero")
         return value
+
+    @model_validator(mode="after")
+    def _default_base_value(self) -> Portfolio:
+        if self.base_value is None:
+            gross = self.gross_notional
+            if not math.isfinite(gross):
+                raise ValueError("base_value not given and the gross notional is not finite")
+            # Frozen model: set once, here, while it is being validated.
+            object.__setattr__(self, "base_value", gross)
+        return self
+
+    @property
+    def base_value_source(self) -> Literal["file", "gross_notional"]:
+        """Where :attr:`base_value` came from: the file, or the gross notional by default."""
+        return "file" if "base_value" in self.model_fields_set else "gross_notional"
+
+    @property
+    def notes(self) -> list[str]:
+        """Human notes on defaults that change the numbers; empty when none applies."""
+        if self.base_value_source == "file":
+            return []
+        return [f"base_value not given: the gross notional {self.base_value:,.2f} "
+                f"(sum of |notional|) is used as the value of the book"]
 
     @property
     def symbols(self) -> list[str]:
@@ -197,8 +227,8 @@ def parse_portfolio(text: str | bytes, source: str = "portfolio") -> Portfolio:
     if doc is None:
         raise GanjobsError(f"{source}: empty portfolio file")
     if not isinstance(doc, dict):
-        raise GanjobsError(f"{source}: a portfolio must be a YAML mapping with name, base_value "
-                           f"and positions, not a {type(doc).__name__}")
+        raise GanjobsError(f"{source}: a portfolio must be a YAML mapping with name and "
+                           f"positions, not a {type(doc).__name__}")
     try:
         port = Portfolio.model_validate(doc)
     except ValidationError as exc:
