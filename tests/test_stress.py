@@ -410,6 +410,21 @@ def test_portfolio_defaults_and_horizons():
         q.resolve_horizons(4)
 
 
+def test_results_record_where_base_value_came_from(tmp_path, small_set):
+    """A book without base_value is valued at its gross notional: stress.json's portfolio
+    block and the folder's manifest say so; a stated base_value is recorded as the file's."""
+    for name, text, source, value in (
+            ("default", "name: d\npositions: {A: 6e5, B: -2e5}\n", "gross_notional", 8e5),
+            ("stated", PORT, "file", 1e6)):
+        port = write_portfolio(tmp_path / f"{name}.yaml", text)
+        out = tmp_path / name
+        res = run_stress(small_set, port, str(out))["results"]["portfolio"]
+        assert (res["base_value"], res["base_value_source"]) == (value, source)
+        assert bool(res["notes"]) == (source == "gross_notional")
+        manifest = json.loads((out / "manifest.json").read_text())["portfolio"]
+        assert (manifest["base_value"], manifest["base_value_source"]) == (value, source)
+
+
 @pytest.mark.parametrize("text, problem", [
     ("", "empty"),
     ("# only a comment\n", "empty"),
@@ -420,7 +435,7 @@ def test_portfolio_defaults_and_horizons():
     ("name: x\nbase_value: 1\npositions: {A: '100'}\n", "positions.A"),
     ("name: x\nbase_value: 1\npositions: {A: .nan}\n", "positions.A"),
     ("name: x\nbase_value: 1\npositions: {}\n", "positions"),
-    ("name: x\npositions: {A: 1}\n", "base_value: required key missing"),
+    ("name: x\nbase_value: null\npositions: {A: 1}\n", "base_value"),
     ("name: x\nbase_value: -5\npositions: {A: 1}\n", "base_value"),
     ("name: x\nbase_value: 1\npositions: {A: 1}\nhorizons: [0]\n", "horizons"),
     ("name: x\nbase_value: 1\npositions: {A: 1}\nloss_threshold: 0\n", "loss_threshold"),

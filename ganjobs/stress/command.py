@@ -114,6 +114,9 @@ def _results(inp: _Inputs, portfolio: str, scenarios_location: str,
             "location": portfolio,
             "sha256": sha256_bytes(inp.port_bytes),
             **port.model_dump(),
+            # "gross_notional" when the file has no base_value; notes then say so.
+            "base_value_source": port.base_value_source,
+            "notes": port.notes,
             "gross_notional": port.gross_notional,
             "loss_threshold": port.threshold,
             "loss_threshold_source": "file" if port.loss_threshold is not None
@@ -203,7 +206,9 @@ def run_stress(scenarios: str, portfolio: str, out: str, prices: str | None = No
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "code_version": code_version(),
             "scenarios": scenarios,
-            "portfolio": {"location": portfolio, "sha256": sha256_bytes(inp.port_bytes)},
+            "portfolio": {"location": portfolio, "sha256": sha256_bytes(inp.port_bytes),
+                          "base_value": inp.port.base_value,
+                          "base_value_source": inp.port.base_value_source},
             "prices": inp.real.record if inp.real is not None else None,
             "horizons": inp.horizons,
         })
