@@ -29,6 +29,9 @@ from typing import Any
 
 import numpy as np
 
+# Re-exported: the bench's --set items are read exactly as `ganjobs train --set`.
+from ganjobs.config.overrides import parse_overrides
+
 CONFIGS: dict[str, list[str]] = {
     "SPX": ["SPX"],
     "NDX": ["NDX"],
@@ -163,24 +166,6 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``["model.lag1_news=true", "loss.facts_weight=30"]`` → config overrides by dotted path.
-
-    Values are read as JSON (numbers, booleans, lists) and fall back to plain text, so
-    ``--set model.arch=tcn`` needs no quotes.
-    """
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set needs KEY=VALUE, got {item!r}")
-        try:
-            out[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key.strip()] = raw
-    return out
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -193,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="override the preset's steps")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="config override on top of the preset, repeatable "
-                         "(--set model.lag1_news=true); VALUE is read as JSON, else as text")
+                         "(--set model.lag1_news=true), read as by `ganjobs train --set`")
     ap.add_argument("--n", type=int, default=2000, help="scenarios per run (default 2000)")
     ap.add_argument("--horizon", type=int, default=252)
     ap.add_argument("--workdir", default=None, help="keep models, sets and reports here")
