@@ -16,7 +16,7 @@ are synthetic heavy-tailed returns of 3 symbols: speed does not depend on their 
 GPU machines may lack the bundled data's packages.
 
 When the ``gpu`` preset is benchmarked, the same run also times the plain eager fp32 PyTorch
-reference of issue #12 (:mod:`bench.reference_tcn`: QuantGAN-style ``nn.Conv1d`` TCN, PReLU,
+reference (:mod:`bench.reference_tcn`: QuantGAN-style ``nn.Conv1d`` TCN, PReLU,
 WGAN-GP, host-sampled windows, the ``gpu`` preset's sizes) and the ``gpu`` preset again at the
 same batch, side by side, and prints the ratio of their samples/s (medians over
 ``--ref-repeats`` alternating repeats). The target is a ratio of at least 10 on a GPU. On a
@@ -38,8 +38,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganjobs.config import resolve_config
+from ganjobs.config import GanConfig, resolve_config
+from ganjobs.model.task import MarketTask
 from ganjobs.train.loop import train_loop_per_worker
+from ganjobs.train.worker_config import RAY_CONFIG_KEY, WorkerConfig
 
 # Steps per (device type, preset): enough to time, few enough to finish in minutes on a CPU
 # (one gpu-preset step, batch 1024, takes over a minute on 2 cores; with one step the
@@ -64,11 +66,10 @@ def synthetic_data(n: int = 4500, k: int = 3, seed: int = 0) -> np.ndarray:
 
 
 def _config(preset: str, steps: int, device: str, workers: int,
-            batch: int | None = None) -> dict[str, Any]:
+            batch: int | None = None) -> GanConfig:
     # Checkpoints and logs only at the end: the rows time the training step itself.
-    cfg = resolve_config(preset, steps=steps, checkpoint_every=steps, log_every=steps,
-                         workers=workers, gpu=device == "cuda", batch_size=batch)
-    return cfg.model_dump()
+    return resolve_config(preset, steps=steps, checkpoint_every=steps, log_every=steps,
+                          workers=workers, gpu=device == "cuda", batch_size=batch)
 
 
 def run_standalone(preset: str, steps: int, device: str, data: np.ndarray,
@@ -76,8 +77,9 @@ def run_standalone(preset: str, steps: int, device: str, data: np.ndarray,
     t0 = time.perf_counter()
     if device == "cpu":
         threads = threads or os.cpu_count()
-    out = train_loop_per_worker({"gan": _config(preset, steps, device, 1, batch), "data": data,
-                                 "device": device, "threads": threads})
+    out = train_loop_per_worker(WorkerConfig(gan=_config(preset, steps, device, 1, batch),
+                                             task=MarketTask, data=data, device=device,
+                                             threads=threads))
     m = out["metrics"]
     return {"steps/s": m["mean_steps_per_s"], "samples/s": m["mean_samples_per_s"],
             "wall_s": time.perf_counter() - t0}
@@ -103,8 +105,9 @@ def run_ray(preset: str, steps: int, device: str, data: np.ndarray, workers: int
     with tempfile.TemporaryDirectory(prefix="bench-train-") as storage:
         trainer = TorchTrainer(
             train_loop_per_worker,
-            train_loop_config={"gan": _config(preset, steps, device, workers), "data": data,
-                               "threads": None if gpu else threads},
+            train_loop_config={RAY_CONFIG_KEY: WorkerConfig(
+                gan=_config(preset, steps, device, workers), task=MarketTask, data=data,
+                threads=None if gpu else threads)},
             scaling_config=ScalingConfig(
                 num_workers=workers, use_gpu=gpu,
                 resources_per_worker={"CPU": 1, "GPU": 1} if gpu else {"CPU": threads}),
@@ -172,7 +175,7 @@ def compare_reference(args: argparse.Namespace, data: np.ndarray,
           f"(bench/reference_tcn.py), {REF_PRESET} preset sizes")
     print(f"speed-up at batch {batch}: {REF_PRESET} preset {np.median(ours):.1f} / reference "
           f"{np.median(theirs):.1f} samples/s = {ratio:.2f}x (median of {repeats}; "
-          f"issue #12 target >= 10x on a GPU)", flush=True)
+          f"target >= 10x on a GPU)", flush=True)
     return ratio
 
 

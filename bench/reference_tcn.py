@@ -1,4 +1,4 @@
-"""The plain eager PyTorch reference of issue #12: a QuantGAN-style TCN GAN with ``nn.Conv1d``.
+"""The plain eager PyTorch reference the presets are timed against: a QuantGAN-style TCN GAN.
 
 This is what a straightforward implementation of QuantGAN (Wiese et al. 2020) in PyTorch looks
 like, sized like the ``gpu`` preset (channels, blocks, window, noise channels, batch, Adam

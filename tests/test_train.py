@@ -7,6 +7,7 @@ market data, the ``tiny`` preset.
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -19,7 +20,8 @@ from ganjobs.model.folder import load_model
 from ganjobs.model.networks import state_hash
 from ganjobs.model.preprocess import Preprocessor
 from ganjobs.train.command import train_model
-from ganjobs.train.loop import NonFiniteLossError, train_loop_per_worker
+from ganjobs.train.loop import train_loop_per_worker
+from ganjobs.train.recovery import NonFiniteLossError
 
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 
@@ -157,11 +159,23 @@ def test_load_model_refuses_non_model_folders(tmp_path):
 # --- under Ray Train -------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_two_workers_ddp_keep_identical_weights_and_publish(ray_cluster, sample_dir, tmp_path):
+def test_two_workers_ddp_keep_identical_weights_and_publish(ray_cluster, sample_dir, tmp_path,
+                                                            capfd):
     out = str(tmp_path / "model")
     res = train_model(sample_dir, out, preset="tiny", workers=2, seed=5,
                       storage_path=str(tmp_path / "rr"))
     metrics = res["metrics"]
+    # The console: rank 0's milestones reached the driver (start, both checkpoints of the
+    # tiny preset, the end), without Ray Train's per-report dumps or per-step worker lines.
+    console = capfd.readouterr()
+    text = console.out + console.err
+    assert "Reporting training result" not in text
+    assert "[ganjobs.train] training tcn/wgan-gp from step 0 to 4 on 2 worker(s)" in text
+    steps = re.findall(r"\[ganjobs\.train\] step (\d+)/4 d_loss \S+ g_loss \S+ gp \S+ "
+                       r"facts \S+ \S+ steps/s \d+ samples/s, checkpoint$", text, re.M)
+    assert steps == ["2", "4"]
+    assert len(re.findall(r"step \d+/4 d_loss", text)) == 2
+    assert re.search(r"\[ganjobs\.train\] finished: step 4/4, 4 steps in [\d.]+ s", text)
     assert res["steps"] == 4 and metrics["world_size"] == 2
     # Each rank hashed its own generator at the last checkpoint; DDP keeps them equal.
     assert len(metrics["g_hashes"]) == 2 and metrics["ranks_in_sync"]

@@ -27,7 +27,8 @@ from ganjobs.config import resolve_config
 from ganjobs.model.folder import load_model
 from ganjobs.model.preprocess import Preprocessor
 from ganjobs.train.command import train_model
-from ganjobs.train.loop import NonFiniteLossError, train_loop_per_worker
+from ganjobs.train.loop import train_loop_per_worker
+from ganjobs.train.recovery import NonFiniteLossError
 from ganjobs.train.session import load_state
 
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
@@ -133,7 +134,9 @@ def test_non_finite_losses_are_retried_then_fail(train_data, capfd):
 def test_divergence_events_are_collective_first_step_and_valid_json():
     """The tracker keeps the first non-finite and first exploded step on the device; a
     non-finite loss wins a tie with an explosion; NaN/inf become strings (JSON-valid)."""
-    from ganjobs.train.loop import _check_health, _describe, _Tracker
+    from ganjobs.train.recovery import Tracker as _Tracker
+    from ganjobs.train.recovery import check_health as _check_health
+    from ganjobs.train.recovery import describe as _describe
     from ganjobs.train.session import LocalSession
 
     session = LocalSession(torch.device("cpu"))

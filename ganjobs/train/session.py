@@ -20,6 +20,8 @@ from torch import nn
 
 #: File holding the training state inside a checkpoint directory.
 STATE_FILE = "state.pt"
+#: What every line of the training log starts with.
+LOG_PREFIX = "[ganjobs.train]"
 
 
 def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -52,6 +54,8 @@ class Session:
     rank: int = 0
     world_size: int = 1
     device: torch.device
+    #: The driver's progress feed (:class:`~ganjobs.train.progress.ProgressFeed`), if any.
+    feed: Any = None
 
     def prepare(self, model: nn.Module) -> nn.Module:
         raise NotImplementedError
@@ -79,10 +83,16 @@ class Session:
         return value
 
     def log(self, line: str) -> None:
-        if self.rank == 0:
-            # write, not print: Ray Train patches print to log and tee, which shows lines twice
-            sys.stderr.write(f"[ganjobs.train] {line}\n")
-            sys.stderr.flush()
+        """A line for the user, from rank 0: to the driver's console through the progress
+        feed when there is one, else to stderr."""
+        if self.rank != 0:
+            return
+        if self.feed is not None:
+            self.feed.log(line)
+            return
+        # write, not print: Ray Train patches print to log and tee, which shows lines twice
+        sys.stderr.write(f"{LOG_PREFIX} {line}\n")
+        sys.stderr.flush()
 
     @staticmethod
     def no_sync(model: nn.Module) -> AbstractContextManager[Any]:
@@ -166,7 +176,8 @@ def in_ray_train_worker() -> bool:
     return True
 
 
-def open_session(device: str | None, gpu: bool, checkpoint_dir: str | None) -> Session:
+def open_session(device: str | None, gpu: bool, checkpoint_dir: str | None,
+                 feed: Any = None) -> Session:
     """The Ray session inside a Ray Train worker, else a local one on ``device``.
 
     Parameters
@@ -177,7 +188,15 @@ def open_session(device: str | None, gpu: bool, checkpoint_dir: str | None) -> S
         Standalone only: want a GPU.
     checkpoint_dir : str or None
         Standalone only: folder for ``state.pt`` (resume from it when present).
+    feed : ProgressFeed, optional
+        Where rank 0's log lines go instead of stderr.
     """
+    session = _open(device, gpu, checkpoint_dir)
+    session.feed = feed
+    return session
+
+
+def _open(device: str | None, gpu: bool, checkpoint_dir: str | None) -> Session:
     if in_ray_train_worker():
         return RaySession()
     name = device or ("cuda" if gpu else "cpu")
