@@ -151,7 +151,7 @@ def _single(display: str, df: pd.DataFrame, dates: np.ndarray, keys: dict[int, s
                             f"single-symbol file has one Close and at most one Adj Close")
     j = next(j for wanted in (ADJ_CLOSE, CLOSE) for j, k in keys.items() if k == wanted)
     if symbol:
-        name, origin = symbol, "as requested (the one symbol asked for)"
+        name, origin = symbol, "as requested"
     else:
         name, origin = file_stem(display).strip(), "from the file name"
         if not name:
