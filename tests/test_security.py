@@ -254,8 +254,8 @@ def test_evaluation_report_escapes_locations(tmp_path, sample_dir):
 
 def test_report_title_and_notes_are_escaped():
     """render_report's own free-text fields: title and notes."""
-    from ganjobs.evaluate.metrics import compute_metrics
     from ganjobs.evaluate.report import render_report
+    from ganjobs.evaluate.scoring import compute_metrics
 
     rng = np.random.default_rng(0)
     real = rng.standard_normal((400, 2)) * 0.01

@@ -8,7 +8,7 @@ import torch
 
 from ganjobs.config import config_from_dict, resolve_config
 from ganjobs.errors import GanjobsError
-from ganjobs.evaluate.metrics import acf_rows, leverage_rows
+from ganjobs.evaluate.primitives import acf_rows, leverage_rows
 from ganjobs.model.networks import build_generator, draw_noise
 from ganjobs.model.stylized import (
     VOL_LEVELS,

@@ -6,7 +6,7 @@ windows sees lags up to a few weeks only, and after a fixed short budget the gen
 ``|r|`` autocorrelation was too high at short lags and decayed too fast (crude oil: 0.16 vs
 0.10 at lags 1-5, 0.03 vs 0.06 at lag 20). The penalty compares the generator's mean curves
 over paths of ``loss.facts_length`` days with the same curves of every window of that length
-of the training returns, with the estimator of :mod:`ganjobs.evaluate.metrics` (each row
+of the training returns, with the estimator of :mod:`ganjobs.evaluate.primitives` (each row
 demeaned on its own, biased sums), so that it learns what the market shows over a year.
 
 The third fact is the distribution of realized volatility: the quantiles of the log standard
@@ -145,7 +145,7 @@ def facts_penalty(paths: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor]
     """Squared distance of the paths' facts to the data's, averaged over symbols.
 
     ``target``: the data's ``|r|`` ACF and leverage curves (squared differences summed over
-    lags: the scores of :mod:`ganjobs.evaluate.metrics` are the square roots of such sums
+    lags: the scores of :mod:`ganjobs.evaluate.definitions` are the square roots of such sums
     per symbol). ``vol``: ``(window, quantiles)`` of the data's :func:`vol_quantiles`, whose
     squared differences (log scale, summed over the levels) are added.
 
