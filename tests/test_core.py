@@ -90,7 +90,7 @@ def test_split_recorded_at_training_is_what_evaluation_reads_back():
     rec = split.record
     assert rec["n_train_returns"] == 90 and rec["holdout_fraction"] == 0.1
     back = read_split(md.dates, rec)
-    assert back.source == "record" and back.note is None
+    assert back.source == "manifest" and back.note is None
     np.testing.assert_array_equal(np.flatnonzero(back.train_mask), np.arange(90))
     np.testing.assert_array_equal(np.flatnonzero(back.holdout_mask), np.arange(90, 100))
     assert back.span(md.dates, "train") == {"first_date": rec["first_date"],
@@ -105,7 +105,7 @@ def test_split_recorded_at_training_is_what_evaluation_reads_back():
 def test_split_without_dates_assumes_the_default_share_and_says_so():
     md = _market(101)
     back = read_split(md.dates, {"location": "x"})
-    assert back.source == "default" and "may have seen" in back.note
+    assert back.source == "fallback" and "may have seen" in back.note
     assert back.train_mask.sum() == 90 and back.holdout_mask.sum() == 10
     with pytest.raises(GanjobsError, match="data.first_date"):
         read_split(md.dates, {"first_date": "not a date", "last_date": "2020-02-01"})

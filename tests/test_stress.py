@@ -328,23 +328,23 @@ def test_historical_window_without_recorded_dates_is_the_default_split(tmp_path)
                       )["results"]["sources"]["historical"]
     assert (hist["first_date"], hist["last_date"], hist["n_returns"]) == (
         str(dates[0].date()), str(dates[108].date()), 108)
-    assert hist["window_source"] == "default"
+    assert hist["window_source"] == "fallback"
     assert "no training dates recorded" in hist["window_note"]
-    assert "window_from_manifest" not in hist
+    assert hist["window_from_manifest"] is False
     ret = np.diff(logp[:109], axis=0)
     pnl = 600000 * np.expm1(ret[:, 0]) - 200000 * np.expm1(ret[:, 1])
     assert hist["horizons"]["1"]["n"] == 108
     assert hist["horizons"]["1"]["var"]["99"] == pytest.approx(value_at_risk(pnl, 0.99),
                                                                 rel=1e-9)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["prices"]["window_source"] == "default"
+    assert manifest["prices"]["window_source"] == "fallback"
     # with both dates recorded, the record decides and there is nothing to note
     sset2 = write_set(tmp_path / "set2", rng.normal(0, 0.01, (100, 5, 2)), ["A", "B"],
                       data={"first_date": str(dates[0].date()),
                             "last_date": str(dates[-1].date())})
     hist2 = run_stress(sset2, port, str(tmp_path / "out2"), prices=prices, baselines=[]
                        )["results"]["sources"]["historical"]
-    assert (hist2["n_returns"], hist2["window_source"]) == (120, "record")
+    assert (hist2["n_returns"], hist2["window_source"]) == (120, "manifest")
     assert hist2["window_note"] == "no prices after the training window's last date " \
         f"{dates[-1].date()}: no holdout"
 

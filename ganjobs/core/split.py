@@ -102,7 +102,7 @@ class RecordedSplit:
     ----------
     train_mask, holdout_mask : ndarray of bool, shape (T,)
         Over the history's returns.
-    source : {"record", "default"}
+    source : {"manifest", "fallback"}
         Whether the dates came from the record or the default holdout share was assumed.
     note : str or None
         What a reader of the results should know (no holdout, dates assumed).
@@ -163,7 +163,7 @@ def read_split(dates: np.ndarray, record: Mapping[str, Any] | None) -> RecordedS
         holdout = np.asarray(start >= last)
         note = None if holdout.any() else (
             f"no prices after the training window's last date {last.date()}: no holdout")
-        return RecordedSplit(train, holdout, "record", note)
+        return RecordedSplit(train, holdout, "manifest", note)
     n = len(start)
     cut = n - holdout_count(n, DEFAULT_HOLDOUT_FRACTION)
     train = np.arange(n) < cut
@@ -171,4 +171,4 @@ def read_split(dates: np.ndarray, record: Mapping[str, Any] | None) -> RecordedS
     note = (f"no training dates recorded: the first {100 - pct:.0f}% of the returns are "
             f"taken as the training window and the last {pct:.0f}% as the holdout; the model "
             f"may have seen the holdout")
-    return RecordedSplit(train, ~train, "default", note)
+    return RecordedSplit(train, ~train, "fallback", note)

@@ -46,8 +46,6 @@ METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
 #: Fewest real training returns the metrics accept.
 MIN_TRAIN_RETURNS = 30
-# How metrics.json has always named where the split came from.
-_SOURCE_NAMES = {"record": "manifest", "default": "fallback"}
 
 
 def training_window(md: MarketData, data_block: dict[str, Any] | None
@@ -86,7 +84,7 @@ def training_window(md: MarketData, data_block: dict[str, Any] | None
     note = split.note
     if note and not len(holdout):
         note = f"{note}, no DCR ratio"
-    info = {"source": _SOURCE_NAMES[split.source], "note": note,
+    info = {"source": split.source, "note": note,
             "train": split.span(md.dates, "train"), "holdout": split.span(md.dates, "holdout")}
     return train, holdout, info
 

@@ -110,6 +110,7 @@ def load_real_returns(prices: str, symbols: list[str], manifest: dict[str, Any]
             "first_date": span["first_date"],
             "last_date": span["last_date"],
             "n_returns": span["n_returns"],
+            "window_from_manifest": split.source == "manifest",
             "window_source": split.source,
             "window_note": split.note,
         },
