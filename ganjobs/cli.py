@@ -52,6 +52,12 @@ def _overrides(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def _notes(notes: list[str]) -> None:
+    """What a command assumed or chose for the user (a layout, a default), one line each."""
+    for note in notes:
+        typer.echo(f"note: {note}")
+
+
 @app.command("sample-data")
 def sample_data(
     out: Annotated[str, typer.Argument(help="Folder or s3:// prefix to write")],
@@ -77,6 +83,7 @@ def validate(
     data = load_market_data(prices, _symbols(symbols))
     typer.echo(f"ok: {prices}: symbols {', '.join(data.symbols)}; {len(data.dates)} common "
                f"dates {data.first_date}..{data.last_date}; sha256 {data.fingerprint}")
+    _notes(data.notes)
 
 
 @app.command()
@@ -171,6 +178,7 @@ def stress(
     result = run_stress(scenarios=scenarios, portfolio=portfolio, out=out, prices=prices,
                         overwrite=overwrite, seed=seed, baselines=chosen)
     res = result["results"]
+    _notes(res["portfolio"].get("notes", []))
     h = str(res["horizons"][-1])
     gan = res["sources"]["ganjobs"]["horizons"][h]
     typer.echo(f"{res['portfolio']['name']}: {h}-day VaR 99% {gan['var']['99']:,.2f}, "

@@ -219,4 +219,8 @@ def test_single_symbol_file_without_a_name_refused(tmp_path):
 def test_cli_validate_reads_a_download(tmp_path, capsys, bundled):
     _download(bundled[bundled["symbol"] == "SPX"]).to_csv(tmp_path / "SPY.csv", index=False)
     assert main(["validate", str(tmp_path / "SPY.csv")]) == 0
-    assert "symbols SPY" in capsys.readouterr().out
+    out = capsys.readouterr().out.splitlines()
+    assert "symbols SPY" in out[0]
+    # The user is told what was used: the symbol's source and the price column.
+    assert out[1].startswith("note: ") and "symbol SPY from the file name" in out[1]
+    assert "'Adj Close'" in out[1]

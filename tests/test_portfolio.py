@@ -95,3 +95,15 @@ def test_stress_without_base_value_equals_stating_the_gross_notional(tmp_path):
     assert runs["default"]["sources"] == runs["stated"]["sources"]
     tail = runs["default"]["sources"]["ganjobs"]["horizons"]["5"]
     assert tail["var_pct"]["99"] == pytest.approx(tail["var"]["99"] / 1_000_000.0)
+
+
+def test_cli_stress_says_the_base_value_was_defaulted(tmp_path, capsys):
+    from ganjobs.cli import main
+
+    paths = np.random.default_rng(4).normal(0, 0.01, size=(200, 5, 3))
+    sset = _write_set(tmp_path / "set", paths, ["A", "B", "C"])
+    (tmp_path / "book.yaml").write_text(BOOK)
+    assert main(["stress", "--scenarios", sset, "--portfolio", str(tmp_path / "book.yaml"),
+                 "--out", str(tmp_path / "out"), "--baselines", "none"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and "gross notional" in notes[0]
