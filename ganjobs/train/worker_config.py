@@ -23,7 +23,7 @@ from ganjobs.train.task import TaskFactory
 RAY_CONFIG_KEY = "worker"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq: the data array has no truth value
 class WorkerConfig:
     """One run's settings as a worker sees them.
 
