@@ -34,12 +34,12 @@ SCORES = (("discriminative", "joint"), ("acf_abs", "symbol"), ("leverage", "symb
 def training_returns(prices: str, symbols: list[str]) -> np.ndarray:
     """The default preset's training window of the bundled returns, ``(T, k)``."""
     from ganjobs.config import resolve_config
-    from ganjobs.core.split import split_holdout
+    from ganjobs.core.split import split_for_training
     from ganjobs.data.prices import load_market_data
 
     cfg = resolve_config("default")
     data = load_market_data(prices, symbols)
-    split = split_holdout(data, cfg.data.holdout_fraction, max(cfg.data.window, 3))
+    split = split_for_training(data, cfg.data)
     return np.asarray(split.train, dtype=np.float64)
 
 

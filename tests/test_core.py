@@ -116,3 +116,15 @@ def test_split_without_dates_assumes_the_default_share_and_says_so():
 
 def test_code_version_names_package_and_sources():
     assert re.fullmatch(r"[\w.]+\+src\.[0-9a-f]{12}", code_version())
+
+
+def test_training_split_follows_the_data_section():
+    from ganjobs.config import resolve_config
+    from ganjobs.core.split import split_for_training
+
+    md = _market(101)
+    cfg = resolve_config("tiny")  # window 16, holdout 10%
+    split = split_for_training(md, cfg.data)
+    assert (split.n_train, split.n_holdout) == (90, 10)
+    with pytest.raises(GanjobsError, match="need at least 16"):
+        split_for_training(_market(18), cfg.data)

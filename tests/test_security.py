@@ -133,15 +133,15 @@ def test_crafted_checkpoint_stops_a_resumed_standalone_run(tmp_path, sample_dir)
 def _write_model(out: str, prices: str, symbols=SYMBOLS) -> str:
     """A real model folder (untrained tiny generator) written by the library's writer."""
     from ganjobs.config import resolve_config
+    from ganjobs.core.split import split_for_training
     from ganjobs.data.prices import load_market_data
     from ganjobs.model.folder import write_model_folder
     from ganjobs.model.networks import build_generator
     from ganjobs.model.preprocess import Preprocessor
-    from ganjobs.train.command import split_holdout
 
     cfg = resolve_config("tiny")
     data = load_market_data(prices, symbols)
-    split = split_holdout(data, cfg)
+    split = split_for_training(data, cfg.data)
     pre = Preprocessor.fit(split.train, cfg.preprocess.lambert_w)
     torch.manual_seed(0)
     g = build_generator(cfg.model, len(data.symbols), cfg.data.window)

@@ -94,6 +94,14 @@ def split_holdout(data: MarketData, holdout_fraction: float, min_train: int) -> 
                          record=record)
 
 
+def split_for_training(data: MarketData, data_config: Any) -> TrainingSplit:
+    """The split a training run with ``data_config`` (the config's ``data`` section) makes.
+
+    The training window must hold at least one training window of returns (and 3).
+    """
+    return split_holdout(data, data_config.holdout_fraction, max(data_config.window, 3))
+
+
 @dataclass(frozen=True)
 class RecordedSplit:
     """The recorded split applied to a price history.

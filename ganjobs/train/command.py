@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ganjobs.config import GanConfig, resolve_config
-from ganjobs.core.split import split_holdout
+from ganjobs.core.split import split_for_training
 from ganjobs.data.prices import MarketData, load_market_data
 from ganjobs.errors import GanjobsError
 from ganjobs.io.storage import precheck_out, split_url
@@ -134,7 +134,7 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
         "train.gpu": True if gpu else None})
     precheck_out(out, overwrite=True)  # a model folder is replaced when trained again
     data = load_market_data(prices, symbols)
-    split = split_holdout(data, cfg.data.holdout_fraction, max(cfg.data.window, 3))
+    split = split_for_training(data, cfg.data)
     pre = Preprocessor.fit(split.train, cfg.preprocess.lambert_w)
     train_data = pre.transform(split.train).astype(np.float32)
     name = run_name or run_name_for(data, cfg)
