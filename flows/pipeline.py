@@ -130,7 +130,8 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
     Returns a summary: where the set, report, model, stress results and LATEST are, whether
     this run published anything, and the Prefect flow run's id, name and UI URL.
     """
-    from ganjobs.io.storage import is_published, read_bytes, sha256_bytes
+    from ganjobs.io.publisher import is_published
+    from ganjobs.io.storage import read_bytes, sha256_bytes
 
     log = get_run_logger()
     prices, root = _absolute(params.prices), _absolute(params.root)

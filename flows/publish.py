@@ -3,7 +3,7 @@
 The staged set (written by ``generate_scenarios``) is complete but lacks the evaluation
 metrics. Publishing copies its parts byte for byte next to the run's other outputs, writes a
 manifest with ``metrics`` added, and only then ``_SUCCESS`` (docs/formats.md), through
-:class:`ganjobs.io.storage.Publisher`, which removes its partial output on failure.
+:class:`ganjobs.io.publisher.Publisher`, which removes its partial output on failure.
 """
 
 from __future__ import annotations
@@ -13,15 +13,12 @@ import json
 from typing import Any
 
 from ganjobs.errors import StorageError
+from ganjobs.io.publisher import MANIFEST, Publisher, is_published, read_manifest
 from ganjobs.io.storage import (
-    MANIFEST,
-    Publisher,
     filesystem,
-    is_published,
     join,
     read_bytes,
     read_json,
-    read_manifest,
     split_url,
     storage_errors,
     write_bytes,

@@ -85,7 +85,8 @@ def run_job(kind: str, run_name: str, args: list[str], address: str,
 def trained_model(model_url: str, job: dict[str, Any]) -> dict[str, Any]:
     """The train task's result, read back from the model folder the job published."""
     from ganjobs.errors import StorageError
-    from ganjobs.io.storage import is_published, join, read_json
+    from ganjobs.io.publisher import is_published
+    from ganjobs.io.storage import join, read_json
 
     if not is_published(model_url):
         raise StorageError(f"job {job['submission_id']} succeeded but {model_url} holds no "
@@ -99,7 +100,7 @@ def trained_model(model_url: str, job: dict[str, Any]) -> dict[str, Any]:
 def generated_set(staging_url: str, job: dict[str, Any]) -> dict[str, Any]:
     """The generate task's result: the manifest of the set the job published."""
     from ganjobs.errors import StorageError
-    from ganjobs.io.storage import is_published, read_manifest
+    from ganjobs.io.publisher import is_published, read_manifest
 
     if not is_published(staging_url):
         raise StorageError(f"job {job['submission_id']} succeeded but {staging_url} holds no "

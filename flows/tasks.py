@@ -88,7 +88,8 @@ def ingest(p: IngestTask) -> dict[str, Any]:
       retries=1, retry_delay_seconds=10, retry_condition_fn=_transient)
 def train(p: TrainTask) -> dict[str, Any]:
     """Train with Ray Train; a model already complete at ``p.model_url`` is reused."""
-    from ganjobs.io.storage import is_published, join, read_json
+    from ganjobs.io.publisher import is_published
+    from ganjobs.io.storage import join, read_json
 
     log = get_run_logger()
     if is_published(p.model_url):
@@ -157,7 +158,8 @@ def evaluate(p: EvaluateTask) -> dict[str, Any]:
 def stress(p: StressTask) -> dict[str, Any]:
     """Portfolio P&L, VaR and ES over the set; results already complete are reused."""
     from flows.artifacts import stress_summary
-    from ganjobs.io.storage import is_published, join, read_json
+    from ganjobs.io.publisher import is_published
+    from ganjobs.io.storage import join, read_json
 
     if is_published(p.stress_url):
         results = read_json(join(p.stress_url, "stress.json"))
@@ -199,6 +201,6 @@ def update_latest(p: LatestTask) -> bool:
       retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
 def read_published(set_url: str) -> dict[str, Any]:
     """The manifest of a published set."""
-    from ganjobs.io.storage import read_manifest
+    from ganjobs.io.publisher import read_manifest
 
     return read_manifest(set_url)

@@ -12,7 +12,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from ganjobs.errors import GanjobsError
-from ganjobs.io.storage import filesystem, join, read_manifest, storage_errors
+from ganjobs.io.publisher import read_manifest
+from ganjobs.io.storage import filesystem, join, storage_errors
 
 FORMAT = "ganjobs.scenarios/1"
 

@@ -26,15 +26,8 @@ from ganjobs.evaluate.command import (
     simulate_models,
     training_window,
 )
-from ganjobs.io.storage import (
-    Publisher,
-    exists,
-    is_published,
-    join,
-    precheck_out,
-    read_json,
-    read_manifest,
-)
+from ganjobs.io.publisher import Publisher, is_published, precheck_out, read_manifest
+from ganjobs.io.storage import exists, join, read_json
 
 # Hostile symbol names: they must reach the page only escaped.
 EVIL = ['<script>alert("x")</script>', "A&B $x^2$ 'q'"]

@@ -97,7 +97,8 @@ def test_flow_module_does_not_import_torch():
 
 @pytest.mark.slow
 def test_run_publishes_a_complete_versioned_set(first_run, lake):
-    from ganjobs.io.storage import is_published, read_json
+    from ganjobs.io.publisher import is_published
+    from ganjobs.io.storage import read_json
     from ganjobs.scenarios import open_scenarios
 
     s = first_run
@@ -124,7 +125,8 @@ def test_run_publishes_a_complete_versioned_set(first_run, lake):
 
 @pytest.mark.slow
 def test_run_trains_with_the_config_overrides(first_run):
-    from ganjobs.io.storage import read_json, read_manifest
+    from ganjobs.io.publisher import read_manifest
+    from ganjobs.io.storage import read_json
 
     meta = read_json(f"{first_run['model_url']}/model.json")
     assert meta["config"]["model"]["noise_halflives"] == [3.0, 9.0]
@@ -254,7 +256,7 @@ def test_task_cache_key_is_the_parameter_object_without_the_ray_address():
 
 
 def _staged(url: str, parts: int = 2) -> dict:
-    from ganjobs.io.storage import Publisher
+    from ganjobs.io.publisher import Publisher
 
     with Publisher(url) as pub:
         for i in range(parts):
@@ -265,7 +267,8 @@ def _staged(url: str, parts: int = 2) -> dict:
 @pytest.mark.parametrize("where", ["local", "s3"])
 def test_publish_staged_set_adds_metrics_and_is_retry_safe(where, tmp_path, request):
     from flows.publish import publish_staged_set
-    from ganjobs.io.storage import is_published, read_bytes, read_manifest
+    from ganjobs.io.publisher import is_published, read_manifest
+    from ganjobs.io.storage import read_bytes
 
     if where == "s3":
         root = f"s3://{request.getfixturevalue('s3_env')}/run"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ganjobs.cluster.jobs import run_remote, submission_id, submit
-from ganjobs.io.storage import is_published
+from ganjobs.io.publisher import is_published
 from ganjobs.scenarios import open_scenarios
 
 pytestmark = pytest.mark.slow

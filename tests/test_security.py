@@ -350,7 +350,7 @@ def test_join_refuses_escaping_segments_local_and_s3(tmp_path, segment):
 
 def test_publisher_part_names_cannot_escape(tmp_path):
     from ganjobs.errors import StorageError
-    from ganjobs.io.storage import Publisher
+    from ganjobs.io.publisher import Publisher
 
     with pytest.raises(StorageError), Publisher(str(tmp_path / "set")) as pub:
         pub.write_part("../evil.parquet", b"x", rows=1)

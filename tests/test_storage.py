@@ -5,17 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ganjobs.errors import StorageError
-from ganjobs.io.storage import (
-    Publisher,
-    exists,
-    filesystem,
-    is_published,
-    join,
-    read_bytes,
-    read_manifest,
-    split_url,
-    write_bytes,
-)
+from ganjobs.io.publisher import Publisher, is_published, read_manifest
+from ganjobs.io.storage import exists, filesystem, join, read_bytes, split_url, write_bytes
 
 
 def test_split_url_schemes(tmp_path):

@@ -34,7 +34,8 @@ from ganjobs.data.prices import MarketData, load_market_data
 from ganjobs.errors import GanjobsError
 from ganjobs.evaluate.definitions import PROJECT
 from ganjobs.evaluate.scoring import compute_metrics
-from ganjobs.io.storage import Publisher, join, precheck_out
+from ganjobs.io.publisher import Publisher, precheck_out
+from ganjobs.io.storage import join
 from ganjobs.scenarios import open_scenarios
 
 __all__ = ["evaluate_scenarios", "simulate_models", "training_window", "scenario_set_identity",

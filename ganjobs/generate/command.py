@@ -17,7 +17,8 @@ from ganjobs.core.seeds import check_seed
 from ganjobs.core.version import code_version
 from ganjobs.errors import GanjobsError
 from ganjobs.generate.parts import BLOCK, PART_BLOCKS, PartResult, PartSpec, build_part, plan_parts
-from ganjobs.io.storage import Publisher, split_url
+from ganjobs.io.publisher import Publisher
+from ganjobs.io.storage import split_url
 from ganjobs.scenarios import FORMAT
 
 IN_PROCESS_MAX = 65_536  # below this, Ray's start-up costs more than it saves
@@ -133,7 +134,7 @@ def _run_ray(model_url: str, parts: list[PartSpec], horizon: int, seed: int,
 
 
 def _info(res: PartResult):
-    from ganjobs.io.storage import PartInfo
+    from ganjobs.io.publisher import PartInfo
 
     return PartInfo(name=res.spec.name, rows=res.rows, sha256=res.sha256, bytes=res.nbytes)
 

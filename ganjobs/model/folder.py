@@ -23,15 +23,8 @@ from safetensors.torch import save as save_safetensors
 
 from ganjobs.config import CONFIG_SCHEMA, GanConfig, config_from_dict
 from ganjobs.errors import GanjobsError
-from ganjobs.io.storage import (
-    SUCCESS,
-    Publisher,
-    exists,
-    join,
-    read_bytes,
-    read_json,
-    sha256_bytes,
-)
+from ganjobs.io.publisher import SUCCESS, Publisher
+from ganjobs.io.storage import exists, join, read_bytes, read_json, sha256_bytes
 from ganjobs.model.marginal import apply_body, fit_body
 from ganjobs.model.networks import build_generator, draw_noise
 from ganjobs.model.preprocess import Preprocessor

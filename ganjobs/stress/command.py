@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 from ganjobs.core.seeds import check_seed
 from ganjobs.data.portfolio import Portfolio, parse_portfolio
 from ganjobs.errors import GanjobsError
-from ganjobs.io.storage import Publisher, precheck_out, read_bytes, sha256_bytes, split_url
+from ganjobs.io.publisher import Publisher, precheck_out
+from ganjobs.io.storage import read_bytes, sha256_bytes, split_url
 from ganjobs.stress.accumulator import StressResult
 from ganjobs.stress.sources import (
     BASELINE_MAX,

@@ -29,7 +29,8 @@ from ganjobs.config import GanConfig, resolve_config
 from ganjobs.core.split import split_for_training
 from ganjobs.data.prices import MarketData, load_market_data
 from ganjobs.errors import GanjobsError
-from ganjobs.io.storage import precheck_out, split_url
+from ganjobs.io.publisher import precheck_out
+from ganjobs.io.storage import split_url
 from ganjobs.model.preprocess import Preprocessor
 from ganjobs.model.task import MarketTask
 from ganjobs.train.launch import default_storage, run_ray_training
