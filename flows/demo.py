@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from flows.cli_options import add_overrides_option, parsed_overrides
+
 EXAMPLE_PORTFOLIO = Path(__file__).with_name("example_portfolio.yaml")
 
 
@@ -29,9 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="training steps (preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-portfolio", action="store_true", help="skip the stress test")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override on top of the preset, repeatable "
-                        "(--set model.noise_halflives=[20,80,320])")
+    add_overrides_option(p)
     return p
 
 
@@ -42,12 +42,7 @@ def _say(msg: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from ganjobs.config import OverrideError, parse_overrides  # pydantic and yaml only
-
-    try:
-        overrides = parse_overrides(args.overrides)
-    except OverrideError as exc:
-        parser.error(str(exc))
+    overrides = parsed_overrides(parser, args)
     # Before Prefect and Ray are imported: no telemetry from a local demo.
     for key, value in (("RAY_USAGE_STATS_ENABLED", "0"), ("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0"),
                        ("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("DO_NOT_TRACK", "1")):

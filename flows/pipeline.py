@@ -26,21 +26,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from flows import task_params as tp
 from flows.params import (
     PipelineParams,
     RunLayout,
     code_version,
     output_identity,
     run_id_for,
-)
-from flows.task_params import (
-    EvaluateTask,
-    GenerateTask,
-    IngestTask,
-    LatestTask,
-    PublishTask,
-    StressTask,
-    TrainTask,
 )
 from flows.tasks import (
     evaluate,
@@ -137,7 +129,7 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
     prices, root = _absolute(params.prices), _absolute(params.root)
     portfolio = _absolute(params.portfolio) if params.portfolio else None
 
-    info = ingest(IngestTask(prices=prices, symbols=params.symbols))
+    info = ingest(tp.IngestTask(prices=prices, symbols=params.symbols))
     version = code_version()
     identity = output_identity(params, info["fingerprint"], info["symbols"], version)
     last_date = info["data"]["last_date"]
@@ -160,28 +152,28 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
         metrics = manifest.get("metrics")
         model_url = manifest.get("model", {}).get("location", layout.model)
         if portfolio:
-            stress_result = _step(stress, storage, is_published(stress_url))(StressTask(
+            stress_result = _step(stress, storage, is_published(stress_url))(tp.StressTask(
                 set_manifest=manifest, set_url=layout.scenarios, portfolio=portfolio,
                 portfolio_sha256=port_sha, stress_url=stress_url, prices=prices,
                 seed=params.seed))
     else:
         run_name = f"{params.name}-{layout.run_id}"
-        model = _step(train, storage, is_published(layout.model))(TrainTask(
+        model = _step(train, storage, is_published(layout.model))(tp.TrainTask(
             prices=prices, model_url=layout.model, symbols=info["symbols"],
             preset=params.preset, steps=params.steps, workers=params.workers, gpu=params.gpu,
             seed=params.seed, overrides=params.overrides, data_sha256=info["fingerprint"],
             code=version, run_name=run_name, address=params.ray_address))
-        staged = _step(generate, storage, is_published(layout.staging))(GenerateTask(
+        staged = _step(generate, storage, is_published(layout.staging))(tp.GenerateTask(
             model=model, staging_url=layout.staging, n=params.n, horizon=params.horizon,
             seed=params.seed, run_name=run_name, address=params.ray_address))
-        evaluation = _step(evaluate, storage, is_published(layout.evaluation))(EvaluateTask(
+        evaluation = _step(evaluate, storage, is_published(layout.evaluation))(tp.EvaluateTask(
             staged=staged, staging_url=layout.staging, prices=prices,
             eval_url=layout.evaluation, seed=params.seed, max_paths=params.eval_max_paths))
         # The manifest keeps the numbers; the ACF curves stay in evaluation/metrics.json.
         metrics = {k: v for k, v in (evaluation.get("metrics") or {}).items() if k != "curves"}
         if portfolio:
             # Before publishing, so that a failing stress test leaves nothing published.
-            stress_result = _step(stress, storage, is_published(stress_url))(StressTask(
+            stress_result = _step(stress, storage, is_published(stress_url))(tp.StressTask(
                 set_manifest=staged, set_url=layout.staging, portfolio=portfolio,
                 portfolio_sha256=port_sha, stress_url=stress_url, prices=prices,
                 seed=params.seed, published_url=layout.scenarios))
@@ -194,7 +186,7 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
         }
         if stress_url:
             extra["stress"] = {"url": stress_url, "portfolio": portfolio}
-        manifest = publish(PublishTask(staging_url=layout.staging, final_url=layout.scenarios,
+        manifest = publish(tp.PublishTask(staging_url=layout.staging, final_url=layout.scenarios,
                                        extra=extra))
         published = True
         model_url = layout.model
@@ -204,7 +196,7 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
 
     from flows.publish import latest_record
 
-    latest_updated = update_latest(LatestTask(latest_url=layout.latest, record=latest_record(
+    latest_updated = update_latest(tp.LatestTask(latest_url=layout.latest, record=latest_record(
         name=params.name, as_of=as_of, run_id=layout.run_id, run_url=layout.run,
         scenarios_url=layout.scenarios, report_url=evaluation.get("report_url"),
         data=info["data"])))

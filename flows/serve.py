@@ -12,6 +12,7 @@ import argparse
 import os
 from pathlib import Path
 
+from flows.cli_options import add_overrides_option, parsed_overrides
 from flows.params import PipelineParams
 
 CRON = "30 18 * * 1-5"  # business days, 2.5 h after the NYSE close
@@ -31,9 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=5000)
     p.add_argument("--horizon", type=int, default=252)
     p.add_argument("--preset", default=None)
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override on top of the preset, repeatable "
-                        "(--set model.noise_halflives=[20,80,320])")
+    add_overrides_option(p)
     p.add_argument("--cron", default=CRON)
     p.add_argument("--timezone", default=TIMEZONE)
     p.add_argument("--deployment", default="daily-scenarios-local")
@@ -47,12 +46,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    from ganjobs.config import OverrideError, parse_overrides  # pydantic and yaml only
-
-    try:
-        overrides = parse_overrides(args.overrides)
-    except OverrideError as exc:
-        parser.error(str(exc))
+    overrides = parsed_overrides(parser, args)
     # Absolute paths: scheduled runs must not depend on the serving process's cwd.
     absolute = (lambda u: u if "://" in u else os.path.abspath(u))  # noqa: E731
     params = PipelineParams(

@@ -6,9 +6,14 @@ A task's cache key is its parameter object without the fields that do not change
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+#: Fields several tasks take, described once.
+PricesUrl = Annotated[str, Field(description="Prices URL")]
+BaselineSeed = Annotated[int, Field(description="Seed of the baselines")]
+StagedSetUrl = Annotated[str, Field(description="The staged set")]
 
 
 class TaskParams(BaseModel):
@@ -27,7 +32,7 @@ class TaskParams(BaseModel):
 class IngestTask(TaskParams):
     """Read and validate the prices."""
 
-    prices: str = Field(description="Prices URL")
+    prices: PricesUrl
     symbols: list[str] | None = Field(None, description="Symbols to keep (default: all)")
 
 
@@ -36,7 +41,7 @@ class TrainTask(TaskParams):
 
     NOT_IN_KEY: ClassVar[frozenset[str]] = frozenset({"address"})
 
-    prices: str = Field(description="Prices URL")
+    prices: PricesUrl
     model_url: str = Field(description="Model folder to write")
     symbols: list[str] = Field(description="Symbols to model, in column order")
     preset: str | None = Field(None, description="Config preset (default when unset)")
@@ -70,10 +75,10 @@ class EvaluateTask(TaskParams):
     """Metrics and report of the staged set."""
 
     staged: dict[str, Any] = Field(description="The generate task's result (manifest)")
-    staging_url: str = Field(description="The staged set")
-    prices: str = Field(description="Prices URL")
+    staging_url: StagedSetUrl
+    prices: PricesUrl
     eval_url: str = Field(description="Folder for metrics and report")
-    seed: int = Field(description="Seed of the baselines")
+    seed: BaselineSeed
     max_paths: int = Field(description="Scenarios used by the evaluation")
 
 
@@ -85,15 +90,15 @@ class StressTask(TaskParams):
     portfolio: str = Field(description="Portfolio YAML")
     portfolio_sha256: str = Field(description="Fingerprint of the portfolio file")
     stress_url: str = Field(description="Folder for the stress results")
-    prices: str = Field(description="Prices URL")
-    seed: int = Field(description="Seed of the baselines")
+    prices: PricesUrl
+    seed: BaselineSeed
     published_url: str | None = Field(None, description="Where readers will find the set")
 
 
 class PublishTask(TaskParams):
     """Copy the staged set to its final place with the metrics."""
 
-    staging_url: str = Field(description="The staged set")
+    staging_url: StagedSetUrl
     final_url: str = Field(description="The published set")
     extra: dict[str, Any] = Field(description="Manifest additions (metrics, pipeline record)")
 
