@@ -16,8 +16,8 @@ from ganjobs.model.networks import (
     build_generator,
     draw_noise,
     init_weights,
-    state_hash,
 )
+from ganjobs.train.weights import state_hash
 
 
 def _gen(seed: int = 0) -> torch.Generator:

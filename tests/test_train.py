@@ -17,11 +17,11 @@ from ganjobs.cluster.connect import start_local_ray
 from ganjobs.config import PRESETS, resolve_config
 from ganjobs.errors import GanjobsError
 from ganjobs.model.folder import load_model
-from ganjobs.model.networks import state_hash
 from ganjobs.model.preprocess import Preprocessor
 from ganjobs.train.command import train_model
 from ganjobs.train.loop import train_loop_per_worker
 from ganjobs.train.recovery import NonFiniteLossError
+from ganjobs.train.weights import state_hash
 
 os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "1")
 

@@ -12,7 +12,6 @@ has to broadcast.
 
 from __future__ import annotations
 
-import hashlib
 import math
 
 import torch
@@ -375,17 +374,3 @@ def _moving_averages(zs: torch.Tensor, halflives: list[float], generator: torch.
             pieces.append(x)
         out.append(torch.cat(pieces, dim=1).reshape(n, d, length).transpose(1, 2))
     return out
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The module inside a DDP (or other ``.module``) wrapper."""
-    return getattr(model, "module", model)
-
-
-def state_hash(model: nn.Module) -> str:
-    """sha256 over the parameters in state-dict order: equal iff the weights are equal."""
-    h = hashlib.sha256()
-    for name, tensor in unwrap(model).state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return h.hexdigest()

@@ -25,7 +25,7 @@ import torch
 
 from ganjobs.core.seeds import derive_seed
 from ganjobs.errors import GanjobsError
-from ganjobs.model.networks import unwrap
+from ganjobs.train.weights import unwrap
 
 if TYPE_CHECKING:
     from ganjobs.train.task import GanTask

@@ -20,11 +20,11 @@ from typing import Any
 import torch
 
 from ganjobs.config import TrainConfig
-from ganjobs.model.networks import state_hash, unwrap
 from ganjobs.train.progress import WorkerOutput
 from ganjobs.train.recovery import NonFiniteLossError, Tracker, check_health, recover
 from ganjobs.train.session import LocalSession, Session, open_session
 from ganjobs.train.trainer import Trainer
+from ganjobs.train.weights import state_hash, unwrap
 from ganjobs.train.worker_config import WorkerConfig, as_worker_config
 
 __all__ = ["NonFiniteLossError", "train_loop_per_worker"]

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ganjobs.model.networks import state_hash
 from ganjobs.train.session import Session
+from ganjobs.train.weights import state_hash
 
 if TYPE_CHECKING:
     from ganjobs.config import TrainConfig
