@@ -168,7 +168,8 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
             seed=params.seed, run_name=run_name, address=params.ray_address))
         evaluation = _step(evaluate, storage, is_published(layout.evaluation))(tp.EvaluateTask(
             staged=staged, staging_url=layout.staging, prices=prices,
-            eval_url=layout.evaluation, seed=params.seed, max_paths=params.eval_max_paths))
+            eval_url=layout.evaluation, seed=params.seed, max_paths=params.eval_max_paths,
+            published_url=layout.scenarios, run_id=layout.run_id))
         # The manifest keeps the numbers; the ACF curves stay in evaluation/metrics.json.
         metrics = {k: v for k, v in (evaluation.get("metrics") or {}).items() if k != "curves"}
         if portfolio:

@@ -80,6 +80,8 @@ class EvaluateTask(TaskParams):
     eval_url: str = Field(description="Folder for metrics and report")
     seed: BaselineSeed
     max_paths: int = Field(description="Scenarios used by the evaluation")
+    published_url: str | None = Field(None, description="Where readers will find the set")
+    run_id: str | None = Field(None, description="The pipeline run the set belongs to")
 
 
 class StressTask(TaskParams):

@@ -148,7 +148,8 @@ def evaluate(p: EvaluateTask) -> dict[str, Any]:
 
     get_run_logger().info("evaluating %s against baselines -> %s", p.staging_url, p.eval_url)
     result = evaluate_scenarios(scenarios=p.staging_url, prices=p.prices, out=p.eval_url,
-                                seed=p.seed, max_paths=p.max_paths)
+                                seed=p.seed, max_paths=p.max_paths,
+                                scenarios_location=p.published_url, run_id=p.run_id)
     get_run_logger().info("report: %s", result.get("report_url"))
     return result
 

@@ -138,7 +138,7 @@ def test_evaluate_writes_metrics_and_escaped_report(scenario_set, prices, tmp_pa
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "2024-01-01T00:00:00+00:00" in page and ident["content_sha256"][:16] in page
     text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page)
-    assert "Evaluated at" in text and "quality bars" in text and "issue" not in text
+    assert "Scenario set" in text and "quality bars" in text and "issue" not in text
     assert page.count("data:image/png;base64,") >= 7
     assert "<script" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
@@ -283,3 +283,15 @@ def test_seed_out_of_range_is_refused_before_work(scenario_set, prices, tmp_path
         with pytest.raises(GanjobsError, match="seed"):
             evaluate_scenarios(scenario_set, prices, str(out), seed=bad)
     assert not out.exists()
+
+
+def test_report_names_where_the_set_is_published_not_the_staged_copy(scenario_set, prices,
+                                                                    tmp_path):
+    final = "s3://bucket/runs/daily/2018-12-28/r0123/scenarios"
+    res = evaluate_scenarios(scenario_set, prices, str(tmp_path / "ev"), seed=1, max_paths=200,
+                             scenarios_location=final, run_id="r0123")
+    ident = res["manifest"]["scenarios"]
+    assert ident["location"] == final and ident["run_id"] == "r0123"
+    assert ident["evaluated_at"] == scenario_set  # the manifest keeps where it was read
+    page = open(res["report_url"], encoding="utf-8").read()
+    assert final in page and "run r0123" in page and scenario_set not in page

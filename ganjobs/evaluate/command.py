@@ -129,7 +129,9 @@ def scenario_set_identity(url: str, manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_scenarios(scenarios: str, prices: str, out: str, seed: int = 0,
-                       max_paths: int = 2000, overwrite: bool = True) -> dict[str, Any]:
+                       max_paths: int = 2000, overwrite: bool = True,
+                       scenarios_location: str | None = None,
+                       run_id: str | None = None) -> dict[str, Any]:
     """Evaluate a scenario set against real prices and the baselines; publish the results.
 
     Parameters
@@ -148,6 +150,11 @@ def evaluate_scenarios(scenarios: str, prices: str, out: str, seed: int = 0,
     overwrite : bool
         Replace an evaluation already published at ``out`` (the default: an evaluation is
         derived data, recomputed at will).
+    scenarios_location : str, optional
+        Where readers will find the set when it is evaluated before being published
+        elsewhere (the pipeline evaluates a staged copy): the report names this location.
+    run_id : str, optional
+        The pipeline run the set belongs to, when its manifest does not record it yet.
 
     Returns
     -------
@@ -184,8 +191,12 @@ def evaluate_scenarios(scenarios: str, prices: str, out: str, seed: int = 0,
     models: dict[str, np.ndarray] = {PROJECT: paths}
     models.update(simulate_models(train, n, horizon, seed))
     identity = scenario_set_identity(scenarios, ss.manifest)
+    if scenarios_location:
+        identity["location"] = scenarios_location
+    if run_id:
+        identity["run_id"] = run_id
     context = {
-        "scenarios": scenarios,
+        "scenarios": scenarios_location or scenarios,
         "scenario_set": identity,
         "prices": prices,
         "model": ss.manifest.get("model"),

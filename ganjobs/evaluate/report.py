@@ -212,7 +212,7 @@ def _provenance(ctx: Mapping[str, Any]) -> list[str]:
             f"{_e(ident.get('n_scenarios'))} scenarios · seed {_e(ident.get('seed'))}{run} · "
             f"content SHA-256 <code title=\"{_e(digest)}\">{_e(digest[:16])}…</code></p>")
     if ctx.get("scenarios") or ctx.get("prices"):
-        out.append(f"<p class=\"sub\">Evaluated at <code>{_e(ctx.get('scenarios'))}</code> · "
+        out.append(f"<p class=\"sub\">Scenario set <code>{_e(ctx.get('scenarios'))}</code> · "
                    f"prices: <code>{_e(ctx.get('prices'))}</code></p>")
     return out
 
