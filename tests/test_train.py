@@ -231,6 +231,22 @@ def test_same_run_name_resumes_from_last_checkpoint(ray_cluster, sample_dir, tmp
 
 
 @pytest.mark.slow
+def test_training_on_a_wide_table_says_how_it_was_read(ray_cluster, sample_dir, tmp_path, capfd):
+    from ganjobs.data.prices import read_prices
+
+    long = read_prices(sample_dir)
+    wide = long.pivot(index="date", columns="symbol", values="close").reset_index()
+    wide.to_csv(tmp_path / "closes.csv", index=False)
+    capfd.readouterr()
+    train_model(str(tmp_path / "closes.csv"), str(tmp_path / "m"), symbols=["SPX", "WTI"],
+                preset="tiny", steps=2)
+    notes = [line for line in capfd.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and "wide table" in notes[0]
+    meta = load_model(str(tmp_path / "m")).meta
+    assert list(meta["data"]["layouts"].values()) == ["wide"]
+
+
+@pytest.mark.slow
 def test_s3_model_and_checkpoints_through_a_fresh_local_cluster(sample_dir, s3_env):
     """The CLI path end to end: no cluster yet, so train_model starts one whose workers get
     the AWS settings; checkpoints and the model folder both live in (moto) S3."""

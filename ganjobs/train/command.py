@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -135,6 +136,8 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
         "train.gpu": True if gpu else None})
     precheck_out(out, overwrite=True)  # a model folder is replaced when trained again
     data = load_market_data(prices, symbols)
+    for note in data.notes:  # how a price file not in the long layout was read
+        print(f"note: {note}", file=sys.stderr, flush=True)
     split = split_for_training(data, cfg.data)
     pre = Preprocessor.fit(split.train, cfg.preprocess.lambert_w)
     train_data = pre.transform(split.train).astype(np.float32)
