@@ -22,6 +22,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from ganjobs.config import CONFIG_SCHEMA, GanConfig, config_from_dict
+from ganjobs.core.seeds import check_seed
 from ganjobs.errors import GanjobsError
 from ganjobs.io.publisher import SUCCESS, Publisher
 from ganjobs.io.storage import exists, join, read_bytes, read_json, sha256_bytes
@@ -201,9 +202,7 @@ class GanModel:
         for name, value in (("n", n), ("horizon", horizon)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise GanjobsError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not (
-                0 <= int(seed) < 2**64):
-            raise GanjobsError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        seed = check_seed(seed, "seed")
         y = _network_sample(self.generator(device), self.config, n, horizon, seed, device)
         y = y.cpu().numpy()
         cal = self.meta.get("calibration") or {"kind": "none"}
