@@ -128,14 +128,25 @@ def generate(
     workers: Annotated[int | None, typer.Option(
         help="Parallel Ray tasks (default: by size)")] = None,
     symbols: Annotated[str | None, typer.Option(help="Publish only these symbols")] = None,
+    prices: Annotated[str | None, typer.Option(
+        help="Prices the market state is read from (conditional models)")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Paths start from the state at this date (default: last price date)")
+    ] = None,
+    unconditional: Annotated[bool, typer.Option(
+        "--unconditional", help="Long-run paths instead of paths from today's state")] = False,
 ) -> None:
     """Sample a scenario set from a model and publish it (layout: docs/formats.md)."""
     from ganjobs.generate.command import generate_scenarios
 
     manifest = generate_scenarios(model=model, out=out, n=n, horizon=horizon, seed=seed,
-                                  overwrite=overwrite, workers=workers, symbols=_symbols(symbols))
+                                  overwrite=overwrite, workers=workers, symbols=_symbols(symbols),
+                                  prices=prices, as_of=as_of, unconditional=unconditional)
+    cond = manifest.get("conditioning") or {}
+    start = (f" from the state as of {cond['as_of']}" if cond.get("mode") == "as-of"
+             else " (long-run)")
     typer.echo(f"scenario set written to {out}: {manifest['n_scenarios']} x "
-               f"{manifest['horizon']} x {len(manifest['symbols'])}")
+               f"{manifest['horizon']} x {len(manifest['symbols'])}{start}")
 
 
 @app.command()

@@ -15,7 +15,10 @@ from ganjobs.errors import GanjobsError
 from ganjobs.io.publisher import read_manifest
 from ganjobs.io.storage import filesystem, join, storage_errors
 
-FORMAT = "ganjobs.scenarios/1"
+FORMAT = "ganjobs.scenarios/2"
+#: Formats this code reads: version 1 sets (before conditional generation) have no
+#: ``conditioning`` block and are long-run sets.
+READABLE_FORMATS = ("ganjobs.scenarios/1", FORMAT)
 
 
 @dataclass
@@ -96,6 +99,7 @@ def open_scenarios(url: str) -> ScenarioSet:
     """Open a published scenario set; refuses sets without ``_SUCCESS`` or of another format."""
     manifest = read_manifest(url)
     fmt = manifest.get("format")
-    if fmt != FORMAT:
-        raise GanjobsError(f"{url}: manifest format {fmt!r} is not {FORMAT!r}")
+    if fmt not in READABLE_FORMATS:
+        raise GanjobsError(f"{url}: manifest format {fmt!r} is not one of "
+                           f"{', '.join(READABLE_FORMATS)}")
     return ScenarioSet(url=url, manifest=manifest)

@@ -258,9 +258,9 @@ def test_a_model_folder_written_now_records_the_version_and_round_trips(tmp_path
     meta = write_model_folder(out, cfg=cfg, generator_state=state, preprocessor=pre,
                               symbols=["A", "B"], data_record={}, step=1, metrics={},
                               training={}, created_at="2024-01-02T00:00:00+00:00")
-    assert meta["config_schema"] == CONFIG_SCHEMA == 2
+    assert meta["config_schema"] == CONFIG_SCHEMA == 3
     recorded = json.loads((tmp_path / "model" / "model.json").read_text())
-    assert recorded["config_schema"] == 2
+    assert recorded["config_schema"] == 3
     gan = load_model(out)
     assert gan.config == cfg
     assert gan.config.model.noise_halflives == [3.0, 9.0]

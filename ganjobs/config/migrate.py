@@ -14,7 +14,7 @@ from typing import Any
 from ganjobs.errors import GanjobsError
 
 #: Version of the configuration tree this code writes.
-CONFIG_SCHEMA = 2
+CONFIG_SCHEMA = 3
 
 #: Fields added after the first models were published (version 1), with the value that
 #: reproduces what a model recorded without them was trained with.
@@ -36,8 +36,14 @@ def _v1_to_v2(tree: dict[str, Any]) -> dict[str, Any]:
     return tree
 
 
+def _v2_to_v3(tree: dict[str, Any]) -> dict[str, Any]:
+    # Version 3 added the ``condition`` section; every earlier model is unconditional.
+    tree.setdefault("condition", {"enabled": False})
+    return tree
+
+
 #: ``version -> step`` that turns a tree of that version into one of the next.
-STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def check_schema(version: Any) -> int:

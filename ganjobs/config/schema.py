@@ -198,6 +198,27 @@ class TrainConfig(_Section):
         "Factor applied to both learning rates at each recovery."))
 
 
+class ConditionConfig(_Section):
+    """Conditional generation: paths that start from the market's state at an origin date."""
+
+    enabled: bool = Field(False, description=(
+        "Train a conditional generator that reads the observed past (off: long-run paths)."))
+    past: int = Field(64, ge=8, le=1024, description=(
+        "Days of observed returns before (and including) the origin the networks read."))
+    vol_halflife: float = Field(11.2, gt=0.0, le=1000.0, description=(
+        "Half-life (days) of the exponentially weighted volatility that scales past and "
+        "future returns at the origin (11.2 days: RiskMetrics' lambda 0.94)."))
+    context: int = Field(16, ge=1, le=1024, description=(
+        "Size of the context vector the encoder reads from the past."))
+    encoder_blocks: int = Field(6, ge=1, le=16, description=(
+        "Temporal blocks of the encoder of the past (block i has dilation 2**i)."))
+
+    @property
+    def vol_decay(self) -> float:
+        """The EWMA decay ``lambda`` of :attr:`vol_halflife`."""
+        return 0.5 ** (1.0 / self.vol_halflife)
+
+
 class GanConfig(_Section):
     """The whole training configuration: one section per concern."""
 
@@ -207,6 +228,13 @@ class GanConfig(_Section):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    condition: ConditionConfig = Field(default_factory=ConditionConfig)
+
+    @model_validator(mode="after")
+    def _check_condition(self) -> GanConfig:
+        if self.condition.enabled and self.model.arch != "tcn":
+            raise ValueError("condition.enabled needs model.arch 'tcn'")
+        return self
 
 
 SECTIONS: tuple[str, ...] = tuple(GanConfig.model_fields)

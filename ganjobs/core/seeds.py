@@ -52,6 +52,11 @@ def stream(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), zlib.crc32(name.encode())])
 
 
+def named_seed(seed: int, name: str) -> int:
+    """A 63-bit integer seed for the stream ``name`` of run ``seed`` (from :func:`stream`)."""
+    return int(stream(seed, name).integers(SEED_RANGE))
+
+
 def derive_seed(run_seed: int, *keys: int) -> int:
     """A 63-bit seed for the stream ``keys`` of run ``run_seed`` (NumPy ``SeedSequence``)."""
     state = np.random.SeedSequence([int(run_seed), *map(int, keys)]).generate_state(2, np.uint64)

@@ -36,8 +36,15 @@ def _validate(n: int, horizon: int, seed: int, out: str) -> None:
 def generate_scenarios(model: str, out: str, n: int, horizon: int, seed: int = 0,
                        overwrite: bool = False, workers: int | None = None,
                        device: str | None = None, progress: bool = True,
-                       symbols: list[str] | None = None) -> dict[str, Any]:
+                       symbols: list[str] | None = None, prices: str | None = None,
+                       as_of: Any = None, unconditional: bool = False) -> dict[str, Any]:
     """Sample ``n`` paths of ``horizon`` days from the model at ``model`` and publish them.
+
+    A conditional model (trained with ``condition.enabled``, e.g. ``--preset daily``) draws
+    paths that start from the market's state at ``as_of``, computed from ``prices`` up to and
+    including that date; ``unconditional`` draws them from states of its training years
+    instead (see :mod:`ganjobs.generate.conditioning`). A long-run model ignores neither
+    option silently: it refuses ``prices`` and ``as_of``.
 
     Parameters
     ----------
@@ -57,6 +64,12 @@ def generate_scenarios(model: str, out: str, n: int, horizon: int, seed: int = 0
     symbols : list of str, optional
         Columns to publish (all of the model's by default); paths are always sampled
         jointly, so a subset holds the same values as the full set.
+    prices : str, optional
+        Prices URL the state is read from (required by a conditional model).
+    as_of : str or date, optional
+        Origin date (default: the last price date); the state uses prices up to it only.
+    unconditional : bool
+        Long-run paths (a conditional model then draws its states from its training years).
 
     Returns
     -------
@@ -66,21 +79,27 @@ def generate_scenarios(model: str, out: str, n: int, horizon: int, seed: int = 0
     _validate(n, horizon, seed, out)
     if workers is not None and workers <= 0:
         raise GanjobsError(f"--workers must be positive, got {workers}")
+    from ganjobs.generate.conditioning import resolve_sampler
     from ganjobs.model.folder import load_model
 
     gan = load_model(model)
     columns = _select(gan.symbols, symbols, model)
+    sampler, conditioning = resolve_sampler(gan, prices, as_of, unconditional)
     device = device or _default_device()
     parts = plan_parts(n)
     t0 = time.perf_counter()
     publisher = Publisher(out, overwrite=overwrite)
     with publisher:
-        use_ray = (workers or 0) > 1 or (workers is None and n > IN_PROCESS_MAX)
+        # Ray tasks rebuild the model from its URL alone: a state-bound sampler stays here.
+        use_ray = sampler is gan and ((workers or 0) > 1 or
+                                      (workers is None and n > IN_PROCESS_MAX))
         results = (_run_ray(model, parts, horizon, seed, columns, workers, device, publisher)
                    if use_ray else
-                   _run_local(gan, parts, horizon, seed, columns, device, publisher, progress))
+                   _run_local(sampler, parts, horizon, seed, columns, device, publisher,
+                              progress))
         manifest = _manifest(gan, columns, model, n, horizon, seed, results, device,
                              time.perf_counter() - t0)
+        manifest["conditioning"] = conditioning
         publisher.commit(manifest)
     return manifest
 

@@ -44,6 +44,15 @@ CALIBRATION_SEED = 20_181_228
 CPU_CHUNK = 256  # paths per forward pass on a CPU
 
 
+def make_generator(cfg: GanConfig, k: int) -> torch.nn.Module:
+    """The generator of a configuration (conditional or not), weights not loaded."""
+    if cfg.condition.enabled:
+        from ganjobs.model.conditional_networks import ConditionalGenerator
+
+        return ConditionalGenerator(cfg, k, cfg.data.window)
+    return build_generator(cfg.model, k, cfg.data.window)
+
+
 def _network_sample(g_model: torch.nn.Module, cfg: GanConfig, n: int, horizon: int,
                     seed: int, device: str = "cpu") -> torch.Tensor:
     """``(n, horizon, k)`` generator output in the networks' (standardised) space."""
@@ -116,7 +125,7 @@ def write_model_folder(out: str, *, cfg: GanConfig, generator_state: dict[str, t
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in generator_state.items()}
     blob = save_safetensors(tensors, metadata={"format": MODEL_FORMAT})
-    probe = build_generator(cfg.model, len(symbols), cfg.data.window)
+    probe = make_generator(cfg, len(symbols))
     meta = {
         "format": MODEL_FORMAT,
         "created_at": created_at,
@@ -177,12 +186,17 @@ class GanModel:
     def k(self) -> int:
         return len(self.symbols)
 
+    @property
+    def conditional(self) -> bool:
+        """Whether the generator reads the market's state at an origin."""
+        return bool(self.config.condition.enabled)
+
     def generator(self, device: str = "cpu") -> torch.nn.Module:
         """The generator in eval mode on ``device`` (built once per device)."""
         key = str(torch.device(device))
         with self._lock:
             if key not in self._modules:
-                g = build_generator(self.config.model, self.k, self.config.data.window)
+                g = make_generator(self.config, self.k)
                 g.load_state_dict(self.state, strict=True)
                 self._modules[key] = g.to(key).eval().requires_grad_(False)
             return self._modules[key]
@@ -203,6 +217,9 @@ class GanModel:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise GanjobsError(f"{name} must be a positive integer, got {value!r}")
         seed = check_seed(seed, "seed")
+        if self.conditional:
+            raise GanjobsError(f"{self.url}: a conditional model samples from a market state "
+                               "(give prices, or ask for unconditional paths)")
         y = _network_sample(self.generator(device), self.config, n, horizon, seed, device)
         y = y.cpu().numpy()
         cal = self.meta.get("calibration") or {"kind": "none"}

@@ -32,6 +32,7 @@ from ganjobs.data.prices import MarketData, load_market_data
 from ganjobs.errors import GanjobsError
 from ganjobs.io.publisher import precheck_out
 from ganjobs.io.storage import split_url
+from ganjobs.model.conditional_task import ConditionalTask
 from ganjobs.model.preprocess import Preprocessor
 from ganjobs.model.task import MarketTask
 from ganjobs.train.launch import default_storage, run_ray_training
@@ -144,9 +145,10 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
     name = run_name or run_name_for(data, cfg)
     storage = storage_path or default_storage(out)
 
-    state, metrics = run_ray_training(cfg, MarketTask, train_data, name, storage, address)
+    task = ConditionalTask if cfg.condition.enabled else MarketTask
+    state, metrics = run_ray_training(cfg, task, train_data, name, storage, address)
 
-    from ganjobs.model.folder import fit_calibration, write_model_folder
+    from ganjobs.model.folder import write_model_folder
 
     training = {
         "run_name": name,
@@ -160,7 +162,7 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
         "lr_g": float(state.get("lr_g", cfg.optim.lr_g)),
         "lr_d": float(state.get("lr_d", cfg.optim.lr_d)),
     }
-    calibration = (fit_calibration(cfg, state["generator"], len(data.symbols), train_data)
+    calibration = (calibrate(cfg, state["generator"], len(data.symbols), train_data)
                    if cfg.preprocess.calibrate else None)
     meta = write_model_folder(out, cfg=cfg, generator_state=state["generator"],
                               calibration=calibration,
@@ -172,6 +174,21 @@ def train_model(prices: str, out: str, symbols: list[str] | None = None,
     return {"out": out, "steps": int(state["step"]), "start_step": training["start_step"],
             "run_name": name, "storage_path": storage, "metrics": meta["metrics"],
             "recoveries": training["recoveries"], "meta": meta}
+
+
+def calibrate(cfg: GanConfig, generator_state: dict[str, Any], k: int,
+              train: np.ndarray) -> dict[str, Any]:
+    """The output calibration of trained weights: the affine and body maps of a long-run
+    model, the pooled body map in the scaled space of a conditional one."""
+    from ganjobs.model.folder import fit_calibration, make_generator
+
+    if not cfg.condition.enabled:
+        return fit_calibration(cfg, generator_state, k, train)
+    from ganjobs.model.conditional_sample import fit_conditional_calibration
+
+    g = make_generator(cfg, k)
+    g.load_state_dict(generator_state, strict=True)
+    return fit_conditional_calibration(cfg, g.eval().requires_grad_(False), train)
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
