@@ -50,6 +50,7 @@ def _result(model: str, target: str, h: int, level: float, dates, realized, var,
            "kupiec_p": float(rng.uniform(0, 1)), "independence_p": float(rng.uniform(0, 1)),
            "cc_p": float(rng.uniform(0, 0.2)),
            "coverage_sample": "all" if h == 1 else "non-overlapping",
+           "coverage_n": len(hits[::h]), "coverage_exceptions": int(hits[::h].sum()),
            "zones": _zones(dates[ok], hits) if (h == 1 and level == 0.99) else None,
            "tick_loss": float(rng.uniform(1e-4, 5e-4)),
            "dm_tick_p": None if model == "fhs" else float(rng.uniform(0, 0.1))}
@@ -181,7 +182,12 @@ def test_pass_fail_colours_and_best_loss(page, backtest):
             and r["level"] == 0.99]
     for r in rows:
         cls = "pass" if r["kupiec_p"] >= 0.05 else "fail"
-        assert f"<td class=\"{cls}\">{r['kupiec_p']:.3f}</td>" in _row(table, r["model"])
+        row = _row(table, r["model"])
+        assert f"<td class=\"{cls}\">{r['kupiec_p']:.3f}</td>" in row
+        # The tests' own counts, of non-overlapping windows, are one hover away.
+        assert (f"{r['coverage_exceptions']} exception" in row
+                and f"in {r['coverage_n']} non-overlapping windows, "
+                    f"{r['coverage_n'] * 0.01:.1f} expected" in row)
     best = min(rows, key=lambda r: r["tick_loss"])
     assert f"<td class=\"best\">{best['tick_loss']:.4g}</td>" in _row(table, best["model"])
     assert table.count("class=\"best\"") >= 2          # one per loss column at least
@@ -224,6 +230,22 @@ def test_zone_colours_follow_the_counts(page, backtest):
             assert cls == (f"zone-{z['zone']}" if z["complete"] else "zone-none partial")
     used = set(re.findall(r"zone-(green|yellow|red)", section))
     assert used == {"green", "yellow", "red"}, used     # the fixture's crisis reaches red
+
+
+def test_at_a_glance_names_who_passed(page, backtest):
+    _, summary = backtest
+    rows = [r for r in summary["results"] if r["target"] == "NDX" and r["horizon"] == 1]
+    ok = {m: all(r["kupiec_p"] >= 0.05 and r["cc_p"] >= 0.05
+                 and (r["level"] == 0.99 or r["es_test"]["p"] >= 0.05)
+                 and not any(z["zone"] == "red" for z in r["zones"] or [])
+                 for r in rows if r["model"] == m) for m in MODELS}
+    line = re.search(r"<li><b>NDX</b>, 1-day: passed every test: (.*?)</li>", page).group(1)
+    passed = line.split(";")[0]
+    assert {m for m in MODELS if f"<b>{m}</b>" in passed} == {m for m in MODELS if ok[m]}
+    for m in MODELS:
+        assert (f"{m} (" in line.split("Failed:")[-1]) == (not ok[m])
+    best = min((r for r in rows if r["level"] == 0.99), key=lambda r: r["tick_loss"])
+    assert f"lowest 99% tick loss: <b>{best['model']}</b>" in line
 
 
 def test_worst_zone_column(page, backtest):

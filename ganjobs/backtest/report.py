@@ -124,6 +124,11 @@ def _failures(rows: Sequence[Mapping[str, Any]]) -> list[str] | None:
     return failed if ran else None
 
 
+def _is_99(row: Mapping[str, Any]) -> bool:
+    level = num(row.get("level"))
+    return level is not None and round(level, 6) == 0.99
+
+
 def _glance(by_key: Mapping[tuple, Mapping[str, Any]], models: Sequence[str],
             targets: Sequence[str], horizons: Sequence[int]) -> str:
     """Per target and horizon: which models passed every test, which had the lowest losses."""
@@ -139,14 +144,17 @@ def _glance(by_key: Mapping[tuple, Mapping[str, Any]], models: Sequence[str],
             best = []
             for key, label in (("tick_loss", "99% tick loss"), ("fz0_loss", "FZ0 loss")):
                 vals = {m: num(r.get(key)) for m, rs in rows.items() for r in rs
-                        if key in r and (key != "tick_loss" or num(r.get("level")) == 0.99)}
+                        if key in r and (key != "tick_loss" or _is_99(r))}
                 vals = {m: v for m, v in vals.items() if v is not None}
                 if vals:
                     best.append(f"lowest {label}: <b>{_e(min(vals, key=vals.get))}</b>")
+            failed = [f"{_e(m)} ({_e(', '.join(f))})" for m, f in verdicts.items() if f]
             items.append(
                 f"<li><b>{_e(t)}</b>, {_e(h)}-day: passed every test: "
                 + (", ".join(f"<b>{_e(m)}</b>" for m in passed) or "none")
-                + ("; " + "; ".join(best) if best else "") + ".</li>")
+                + ("; " + "; ".join(best) if best else "") + "."
+                + (f"<br><span class=\"sub\">Failed: {'; '.join(failed)}.</span>"
+                   if failed else "") + "</li>")
     if not items:
         return ""
     return ("<h2>At a glance</h2><p class=\"sub\">Passed = Kupiec, Christoffersen (CC) and ES "
@@ -187,7 +195,8 @@ def _horizon_note(by_key: Mapping[tuple, Mapping[str, Any]], target: str,
         return ""
     return (f"<p class=\"sub\">Kupiec and Christoffersen tests at this horizon use "
             f"non-overlapping {_e(horizon)}-day windows: overlapping windows share days, so "
-            "their exceptions would cluster by construction.</p>")
+            "their exceptions would cluster by construction. The exceptions column counts "
+            "every forecast; hover over it for the counts the tests used.</p>")
 
 
 def _figures(frame: pd.DataFrame, targets: Sequence[str], horizons: Sequence[int],

@@ -61,7 +61,8 @@ def fmt_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return _fmt_loss(value)
+        # Four significant digits, but no exponent for large counts or durations.
+        return f"{value:.0f}" if abs(value) >= 1e4 else _fmt_loss(value)
     if isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list)) for v in value):
         return ", ".join(fmt_value(v) for v in value) or NULL
     if isinstance(value, (dict, list, tuple)):
@@ -165,6 +166,12 @@ def _exceptions_cell(row: Mapping[str, Any]) -> str:
     rate = num(row.get("exception_rate"))
     title = (f"{_count(exc, 'exception')} in {_count(n, 'forecast')}"
              + (f" ({100 * rate:.2f}%)" if rate is not None else ""))
+    cov_n, level = num(row.get("coverage_n")), num(row.get("level"))
+    if row.get("coverage_sample") == "non-overlapping" and cov_n is not None:
+        # The coverage tests beside this cell count only the non-overlapping windows.
+        expected = "" if level is None else f", {cov_n * (1 - level):.1f} expected"
+        title += (f"; the tests use {_count(row.get('coverage_exceptions'), 'exception')} in "
+                  f"{_count(int(cov_n), 'non-overlapping window')}{expected}")
     return _cell(text, title=title)
 
 
