@@ -21,7 +21,7 @@ MODELS = ("ganjobs", "ganjobs-unconditional", "fhs", "garch-t", "hs-250", "hs-50
 TARGETS = ("SPX", "NDX", "book-A")
 HORIZONS = (1, 10)
 N_DATES = 600
-#: How much each model under-states the volatility (1 = right).
+#: How each model scales the true volatility (1 = right, below 1 = too many exceptions).
 SCALE = {"ganjobs": 1.0, "ganjobs-unconditional": 0.8, "fhs": 1.05, "garch-t": 0.95,
          "hs-250": 0.7, "hs-500": 0.75}
 
