@@ -10,7 +10,7 @@ export RAY_ENABLE_UV_RUN_RUNTIME_ENV := 0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup test demo lint bench bench-train bench-generate bench-quality bench-null serve deploy submit clean
+.PHONY: setup test demo lint bench bench-train bench-generate bench-quality bench-null bench-ticks serve deploy submit clean
 
 setup: $(STAMP)
 
@@ -68,6 +68,10 @@ bench-quality: setup
 # What a perfect model scores on the bars that measure distances (sampling noise alone).
 bench-null: setup
 	$(PY) -m bench.bench_null
+
+# Scenarios from a history with many unchanged prices (a point mass of zero returns).
+bench-ticks: setup
+	$(PY) -m bench.bench_ticks
 
 clean:
 	rm -rf $(VENV) $(LAKE) .pytest_cache

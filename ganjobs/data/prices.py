@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from ganjobs.data.cells import first_row, parse_dates
 from ganjobs.data.layouts import LONG, to_long
+from ganjobs.data.ticks import zero_return_notes
 from ganjobs.errors import DataError
 from ganjobs.io.storage import filesystem, storage_errors
 
@@ -49,7 +50,8 @@ class MarketData:
         The location read.
     notes : list of str
         One line per file not in the long layout saying how it was read (layout, where the
-        symbol came from, which price column); empty when every file is long layout.
+        symbol came from, which price column), then one per symbol with more than 1% of
+        exactly-zero returns (see :mod:`ganjobs.data.ticks`); empty when neither applies.
     layouts : dict of str to str
         Layout of each file not in the long layout, by file location.
     """
@@ -271,7 +273,8 @@ def load_market_data(url: str, symbols: list[str] | None = None) -> MarketData:
     """Read ``url``, keep ``symbols`` (all when None), align on common dates, log returns.
 
     A single-symbol file read alone takes its symbol from ``symbols`` when exactly one is
-    requested; :attr:`MarketData.notes` says how each file not in the long layout was read.
+    requested; :attr:`MarketData.notes` says how each file not in the long layout was read,
+    and which symbols' aligned returns are often exactly zero (unchanged closes).
 
     Raises
     ------
@@ -299,13 +302,14 @@ def load_market_data(url: str, symbols: list[str] | None = None) -> MarketData:
                         f"{', '.join(order)} have {len(common)} common date(s)")
     closes = common.to_numpy("float64")
     returns = np.diff(np.log(closes), axis=0)
+    dates = common.index.to_numpy("datetime64[ns]")
     return MarketData(
         returns=returns,
-        dates=common.index.to_numpy("datetime64[ns]"),
+        dates=dates,
         symbols=list(order),
         closes=closes,
         fingerprint=fingerprint(prices),
         source=url,
-        notes=read.notes,
+        notes=read.notes + zero_return_notes(returns, dates[1:], list(order)),
         layouts=read.layouts,
     )
