@@ -197,6 +197,57 @@ def stress(
     typer.echo(f"stress results written to {result['out']}")
 
 
+@app.command()
+def backtest(
+    prices: Annotated[str, typer.Option(help="Prices URL (file, folder or s3:// prefix)")],
+    out: Annotated[str, typer.Option(help="Folder URL for forecasts, backtest.json, report")],
+    start: Annotated[str, typer.Option(
+        help="First forecast date (models train on the days before)")],
+    end: Annotated[str | None, typer.Option(
+        help="Last forecast date (default: last price date)")] = None,
+    refit_every: Annotated[str, typer.Option(
+        "--refit-every", help="Refit every N business days (expanding window), or 'never'")
+    ] = "250",
+    n: Annotated[int, typer.Option("--n", help="Paths per forecast date")] = 2000,
+    horizons: Annotated[str, typer.Option(help="Comma-separated horizons in days")] = "1,10",
+    portfolio: Annotated[str | None, typer.Option(help="Portfolio YAML: one more target")] = None,
+    preset: Annotated[str, typer.Option(help="Training preset of ganjobs' model")] = "daily",
+    steps: Annotated[int | None, typer.Option(help="Training steps (overrides the preset)")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of training and sampling")] = 0,
+    models: Annotated[str | None, typer.Option(
+        help="Comma-separated rows (default: ganjobs, ganjobs-unconditional, fhs, garch-t, "
+             "hs-250, hs-500)")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace a published backtest")] = False,
+) -> None:
+    """Out-of-sample VaR/ES backtest of ganjobs against FHS, GARCH and historical simulation."""
+    from ganjobs.backtest.command import run_backtest
+
+    every = None if refit_every.strip().lower() == "never" else _int(refit_every, "--refit-every")
+    hs = tuple(_int(h, "--horizons") for h in horizons.split(",") if h.strip())
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    summary = run_backtest(prices=prices, out=out, start=start, end=end, refit_every=every,
+                           n=n, horizons=hs, portfolio=portfolio, preset=preset, steps=steps,
+                           seed=seed, models=chosen, overwrite=overwrite)
+    for row in summary["results"]:
+        if row["horizon"] == summary["horizons"][0] and row["level"] == 0.99:
+            typer.echo(f"{row['target']:>10} {row['model']:<22} exceptions "
+                       f"{row['exceptions']}/{row['expected']:.1f}  kupiec p "
+                       f"{_p(row['kupiec_p'])}  cc p {_p(row['cc_p'])}")
+    typer.echo(f"backtest written to {out} (report.html)")
+
+
+def _int(text: str, flag: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise GanjobsError(f"{flag}: {text!r} is not an integer") from None
+
+
+def _p(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def submit(
     ctx: typer.Context,

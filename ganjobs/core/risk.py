@@ -84,3 +84,22 @@ def var_es(x: np.ndarray, tail: float) -> tuple[float, float]:
         return float("nan"), float("nan")
     q = float(lower_quantiles(x, [tail])[0])
     return -q, -float(x[x <= q].mean())
+
+
+def var_es_rows(x: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`var_es` of each row of ``x`` ``(rows, n)``: the same rank rule, vectorised.
+
+    Returns
+    -------
+    var, es : ndarray, shape (rows,)
+        Positive losses (NaN for rows with no outcomes).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    rows, n = x.shape
+    if n == 0:
+        return np.full(rows, np.nan), np.full(rows, np.nan)
+    rank = min(max(int(np.ceil(round(n * float(tail), 9))), 1), n) - 1
+    q = np.partition(x, rank, axis=1)[:, rank]
+    # Row by row, so that each ES is the same float as var_es gives (summation order).
+    es = np.array([row[row <= qi].mean() for row, qi in zip(x, q, strict=True)])
+    return -q, -es
