@@ -211,7 +211,7 @@ def test_fit_needs_enough_data_and_reports_non_convergence(market):
         f.fit(r[:249])
     with pytest.raises(GanjobsError, match="constant"):
         f.fit(np.c_[r[:300, 0], np.zeros(300)])
-    # 95% zero returns: arch's optimiser stops without converging, even restarted.
+    # 95% zero returns: arch's optimiser stops without converging.
     rng = np.random.default_rng(0)
     mostly_zero = np.where(rng.random(300) < 0.95, 0.0, rng.standard_normal(300))
     with pytest.raises(GanjobsError, match="did not converge"):

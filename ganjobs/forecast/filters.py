@@ -60,7 +60,6 @@ class GarchParams:
 
 def _fit_one(x: np.ndarray, asymmetric: bool, label: str) -> dict[str, float]:
     from arch import arch_model
-    from arch.utility.exceptions import StartingValueWarning
 
     model = arch_model(x, mean="Constant", vol="GARCH", p=1, o=1 if asymmetric else 0, q=1,
                        dist="t", rescale=False)
@@ -68,22 +67,18 @@ def _fit_one(x: np.ndarray, asymmetric: bool, label: str) -> dict[str, float]:
     # so that the filter can start from the very same value.
     backcast = float(model.volatility.backcast(x - x.mean()))
     with warnings.catch_warnings():
-        # Overflow while the optimiser tries extreme parameters, and arch's note when a
-        # restart point breaks a constraint (it then starts from its defaults): the outcome
-        # is judged by the convergence flag below.
+        # Overflow while the optimiser tries extreme parameters: the outcome is judged by the
+        # convergence flag below.
         warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", StartingValueWarning)
         res = model.fit(disp="off", show_warning=False, backcast=backcast)
-        if res.convergence_flag != 0:
-            # One restart from where SLSQP stopped: it often stalls on a line search
-            # (status 8) or its iteration limit (9) and then finishes from there.
-            res = model.fit(disp="off", show_warning=False, backcast=backcast,
-                            starting_values=res.params.to_numpy())
     if res.convergence_flag != 0:
-        raise GanjobsError(f"{label} did not converge on {x.shape[0]} returns, even restarted "
-                           f"(optimizer status {res.convergence_flag}: "
-                           f"{res.optimization_result.message}); returns that are mostly "
-                           "zero or nearly constant leave the volatility model unidentified")
+        # No restart from other starting values: where SLSQP stalls (series with many zero
+        # returns) the likelihood is degenerate, and a restart's "optimum" moves again when
+        # restarted from itself; a clear refusal is more useful than such parameters.
+        raise GanjobsError(f"{label} did not converge on {x.shape[0]} returns (optimizer "
+                           f"status {res.convergence_flag}: {res.optimization_result.message})"
+                           "; returns that are mostly zero or nearly constant leave the "
+                           "volatility model unidentified")
     p = res.params
     return {"mu": float(p["mu"]), "omega": float(p["omega"]), "alpha": float(p["alpha[1]"]),
             "gamma": float(p["gamma[1]"]) if asymmetric else 0.0,
