@@ -33,7 +33,10 @@ class PipelineParams(BaseModel):
     root: str = Field(description="Output root URL; sets land in <root>/<name>/<as-of>/<run-id>/")
     name: str = Field("ganjobs", description="Name of the scenario series (lowercase, no /)")
     symbols: list[str] | None = Field(None, description="Symbols to model (default: all)")
-    preset: str | None = Field(None, description="Training preset (default preset when unset)")
+    preset: str | None = Field("daily", description="Training preset; the default 'daily' "
+                               "trains a conditional model, whose sets start from the market's "
+                               "state on the as-of date (unset: the library's long-run "
+                               "default preset)")
     steps: int | None = Field(None, ge=1, description="Training steps (overrides the preset)")
     overrides: dict[str, Any] = Field(
         default_factory=dict, description="Config overrides on top of the preset by "
@@ -48,6 +51,10 @@ class PipelineParams(BaseModel):
     ray_address: str | None = Field(None, description="Ray cluster (default: RAY_ADDRESS "
                                                       "or a local cluster)")
     eval_max_paths: int = Field(2000, ge=1, description="Scenarios used by the evaluation")
+    refit_every: int = Field(21, ge=0, description="Retrain the series' model once this many "
+                             "business days of prices follow its last input date (0: every "
+                             "run); it is also retrained when its symbols, configuration or "
+                             "past prices differ from today's")
 
     @field_validator("name")
     @classmethod
@@ -93,9 +100,17 @@ _OWN_PARAMETERS = {"train.steps": "steps", "train.workers": "workers", "train.gp
 
 
 def output_identity(params: PipelineParams, fingerprint: str, symbols: list[str],
-                    version: str) -> dict[str, Any]:
+                    version: str, model: dict[str, Any] | None = None) -> dict[str, Any]:
     """What determines a set's content: data, the knobs that change the model or the paths,
-    and the code. The Ray address, portfolio and output location do not belong here."""
+    the model and the code. The Ray address, portfolio and output location do not belong
+    here.
+
+    ``model`` is the training identity of a reused model (``flows.model_reuse``); unset, the
+    model is the one this run trains, so a run that reuses the model an identical earlier
+    run trained maps to that run's folder.
+    """
+    from flows.model_reuse import training_identity
+
     return {
         "data_sha256": fingerprint,
         "symbols": list(symbols),
@@ -108,6 +123,7 @@ def output_identity(params: PipelineParams, fingerprint: str, symbols: list[str]
         "horizon": params.horizon,
         "seed": params.seed,
         "code_version": version,
+        "model": model or training_identity(params, fingerprint, symbols, version),
     }
 
 
@@ -119,7 +135,8 @@ def run_id_for(identity: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class RunLayout:
-    """Locations of one run: ``<root>/<name>/<as-of>/<run-id>/{model,scenarios,...}``."""
+    """Locations of one run: ``<root>/<name>/<as-of>/<run-id>/{model,scenarios,...}``, and
+    the series' pointers ``<root>/<name>/LATEST`` and ``<root>/<name>/LATEST_MODEL``."""
 
     root: str
     name: str
@@ -156,12 +173,22 @@ class RunLayout:
     def evaluation(self) -> str:
         return self._join(self.name, self.as_of, self.run_id, "evaluation")
 
+    @property
+    def long_run(self) -> str:
+        """Long-run paths of a conditional model trained by this run, for its evaluation."""
+        return self._join(self.name, self.as_of, self.run_id, "long-run")
+
     def stress(self, portfolio_tag: str) -> str:
         return self._join(self.name, self.as_of, self.run_id, "stress", portfolio_tag)
 
     @property
     def latest(self) -> str:
         return self._join(self.name, "LATEST")
+
+    @property
+    def latest_model(self) -> str:
+        """The series' model pointer (``flows.model_reuse``)."""
+        return self._join(self.name, "LATEST_MODEL")
 
     @property
     def cache(self) -> str:

@@ -1,4 +1,5 @@
-"""Publishing a staged scenario set with its metrics, and the per-name ``LATEST`` pointer.
+"""Publishing a staged scenario set with its metrics, and the per-name pointers (``LATEST``,
+``LATEST_MODEL``, ``backtests/LATEST``).
 
 The staged set (written by ``generate_scenarios``) is complete but lacks the evaluation
 metrics. Publishing copies its parts byte for byte next to the run's other outputs, writes a
@@ -95,23 +96,50 @@ def update_latest(latest_url: str, record: dict[str, Any]) -> bool:
     Written only when the set holds ``_SUCCESS``; left alone when it already points at this
     run (idempotent re-runs) or at a newer as-of date (a back-fill must not move it back).
     """
-    if not is_published(record["scenarios"]):
-        raise StorageError(f"{record['scenarios']}: not published; LATEST left unchanged")
-    current = read_latest(latest_url)
-    if current is not None and current.get("scenarios") and is_published(current["scenarios"]):
-        if current.get("run_id") == record["run_id"] and current.get("as_of") == record["as_of"]:
+    return move_pointer(latest_url, record, target="scenarios", order="as_of",
+                        same=("run_id", "as_of"))
+
+
+def move_pointer(url: str, record: dict[str, Any], *, target: str, order: str,
+                 same: tuple[str, ...]) -> bool:
+    """Write the JSON ``record`` at ``url`` when it moves the pointer forward.
+
+    Parameters
+    ----------
+    url : str
+        The pointer file (``LATEST``, ``LATEST_MODEL``…).
+    record : dict
+        Its new content; ``record[target]`` is the published folder it points at.
+    target : str
+        Key of the folder pointed at; refused unless that folder holds ``_SUCCESS``.
+    order : str
+        Key whose value (an ISO date) orders records: a record older than the current one
+        is not written, so a back-fill never moves a pointer back.
+    same : tuple of str
+        Keys that, all equal to the current record's, mean "already pointing here".
+
+    Returns
+    -------
+    bool
+        Whether the pointer was written.
+    """
+    if not is_published(record[target]):
+        raise StorageError(f"{record[target]}: not published; {url} left unchanged")
+    current = read_latest(url)
+    if current is not None and current.get(target) and is_published(current[target]):
+        if all(current.get(k) == record[k] for k in same):
             return False
-        if str(current.get("as_of", "")) > record["as_of"]:
+        if str(current.get(order, "")) > str(record[order]):
             return False
     body = json.dumps(record, indent=2).encode()
-    scheme, path = split_url(latest_url)
+    scheme, path = split_url(url)
     if scheme == "file":
         # A local rename is atomic; an S3 PUT already is.
-        tmp = latest_url + ".tmp"
+        tmp = url + ".tmp"
         write_bytes(tmp, body)
-        fs, _ = filesystem(latest_url)
-        with storage_errors(latest_url):
+        fs, _ = filesystem(url)
+        with storage_errors(url):
             fs.mv(filesystem(tmp)[1], path)
     else:
-        write_bytes(latest_url, body)
+        write_bytes(url, body)
     return True

@@ -48,8 +48,13 @@ def train_args(p: TrainTask) -> list[str]:
 
 def generate_args(p: GenerateTask) -> list[str]:
     """``ganjobs generate`` arguments; a staging set left by an interrupted job is replaced."""
-    return ["generate", "--model", p.model["out"], "--out", p.staging_url, "--n", str(p.n),
+    args = ["generate", "--model", p.model["out"], "--out", p.staging_url, "--n", str(p.n),
             "--horizon", str(p.horizon), "--seed", str(p.seed), "--overwrite"]
+    if p.prices:
+        args += ["--prices", p.prices]
+    if p.as_of:
+        args += ["--as-of", p.as_of]
+    return args + (["--unconditional"] if p.unconditional else [])
 
 
 def _line_logger(log: Callable[[str], Any]) -> Callable[[str], None]:

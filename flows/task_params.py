@@ -69,6 +69,39 @@ class GenerateTask(TaskParams):
     seed: int = Field(description="Sampling seed")
     run_name: str = Field("", description="Run name (names the Ray job)")
     address: str | None = Field(None, description="Ray address (does not change the set)")
+    prices: str | None = Field(None, description="Prices a conditional model's paths start "
+                                                 "from (none for a long-run model)")
+    as_of: str | None = Field(None, description="Origin date (default: the last price date)")
+    unconditional: bool = Field(False, description="Long-run paths of a conditional model")
+
+
+class ModelChoiceTask(TaskParams):
+    """Reuse the series' last model or train a new one (``flows.model_reuse``)."""
+
+    prices: PricesUrl
+    symbols: list[str] = Field(description="Today's symbols, in column order")
+    pointer_url: str = Field(description="The series' LATEST_MODEL record")
+    preset: str | None = Field(None, description="Config preset (default when unset)")
+    steps: int | None = Field(None, description="Training steps (overrides the preset)")
+    overrides: dict[str, Any] = Field(default_factory=dict,
+                                      description="Config overrides by SECTION.FIELD")
+    workers: int | None = Field(None, description="Ray Train workers")
+    gpu: bool = Field(False, description="Train on GPUs")
+    seed: int = Field(0, description="Run seed")
+    refit_every: int = Field(description="Retrain after this many business days")
+
+
+class ModelPointerTask(TaskParams):
+    """Move the series' ``LATEST_MODEL`` to a model this run trained."""
+
+    pointer_url: str = Field(description="The series' LATEST_MODEL record")
+    name: str = Field(description="Series name")
+    model_url: str = Field(description="The model folder trained by this run")
+    training: dict[str, Any] = Field(description="The model's training identity")
+    run_id: str = Field(description="The run that trained it")
+    as_of: str = Field(description="That run's as-of date")
+    scenarios_url: str = Field(description="That run's published set")
+    evaluation: dict[str, Any] = Field(description="That run's evaluation URLs")
 
 
 class EvaluateTask(TaskParams):

@@ -24,6 +24,8 @@ from flows.task_params import (
     GenerateTask,
     IngestTask,
     LatestTask,
+    ModelChoiceTask,
+    ModelPointerTask,
     PublishTask,
     StressTask,
     TaskParams,
@@ -134,10 +136,64 @@ def generate(p: GenerateTask) -> dict[str, Any]:
 
         ensure_ray(p.address)
 
-    log.info("generating %d scenarios x %d days -> %s", p.n, p.horizon, p.staging_url)
+    start = ("long-run states" if p.unconditional or not p.prices
+             else f"the state as of {p.as_of or 'the last price date'}")
+    log.info("generating %d scenarios x %d days from %s -> %s", p.n, p.horizon, start,
+             p.staging_url)
     # overwrite: a staging set left by an interrupted run is replaced, never trusted.
     return generate_scenarios(model=p.model["out"], out=p.staging_url, n=p.n,
-                              horizon=p.horizon, seed=p.seed, overwrite=True, progress=False)
+                              horizon=p.horizon, seed=p.seed, overwrite=True, progress=False,
+                              prices=p.prices, as_of=p.as_of, unconditional=p.unconditional)
+
+
+@task(name="choose-model", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAYS,
+      retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
+def choose_model(p: ModelChoiceTask) -> dict[str, Any]:
+    """Reuse the series' last model or train one; the decision and its reason in words."""
+    from flows.model_reuse import decide, resolved_config
+    from flows.publish import read_latest
+    from ganjobs.data.prefix import prefix_since
+    from ganjobs.io.publisher import is_published
+    from ganjobs.io.storage import join, read_json
+
+    config = resolved_config(p)  # an unknown preset or field fails here, before any work
+    pointer = read_latest(p.pointer_url)
+    meta = prefix = None
+    if pointer and pointer.get("model") and is_published(pointer["model"]):
+        meta = read_json(join(pointer["model"], "model.json"))
+        data = meta.get("data") or {}
+        upto = data.get("input_last_date") or data.get("last_date")
+        if list(meta.get("symbols") or []) == p.symbols and upto:
+            prefix = prefix_since(p.prices, p.symbols, upto)
+    decision = decide(pointer=pointer, meta=meta, config=config, symbols=p.symbols,
+                      prefix=prefix, refit_every=p.refit_every)
+    decision["conditional"] = bool(config["condition"]["enabled"])
+    if decision["action"] == "reuse":
+        decision["training"] = pointer.get("training") or {
+            "model": pointer["model"], "fingerprint": pointer.get("fingerprint")}
+        decision["trained_by"] = {k: pointer.get(k) for k in ("run_id", "as_of", "scenarios")}
+        decision["evaluation"] = pointer.get("evaluation") or {}
+    get_run_logger().info("model: %s", decision["reason"])
+    return decision
+
+
+@task(name="update-latest-model", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAYS,
+      retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
+def update_model_pointer(p: ModelPointerTask) -> bool:
+    """Point the series' ``LATEST_MODEL`` at the model this run trained, if it is newer."""
+    from flows.model_reuse import pointer_record
+    from flows.publish import move_pointer
+    from ganjobs.io.storage import join, read_json
+
+    meta = read_json(join(p.model_url, "model.json"))
+    record = pointer_record(name=p.name, model_url=p.model_url, meta=meta,
+                            training=p.training, run_id=p.run_id, as_of=p.as_of,
+                            scenarios_url=p.scenarios_url, evaluation=p.evaluation)
+    changed = move_pointer(p.pointer_url, record, target="model", order="input_last_date",
+                           same=("model",))
+    get_run_logger().info("LATEST_MODEL %s: %s", p.pointer_url,
+                          f"now {p.model_url}" if changed else "unchanged")
+    return changed
 
 
 @task(name="evaluate", cache_policy=STEP_CACHE, persist_result=True,
