@@ -14,8 +14,11 @@ returns, the same window before rounding (the continuous version), GARCH(1,1)-t 
 evaluation — overall and in the calmest and most turbulent third of 20-day windows, beside
 the discriminative score on 20-day windows (``|accuracy - 0.5|``).
 
-``--before FILE`` adds the results of an earlier run (e.g. the previous body calibration,
-same model weights) to the table and the JSON output.
+``--before FILE`` adds the results of an earlier run to the table and the JSON output.
+``--weights-from MODEL`` skips training: it takes the generator weights of a model folder an
+earlier run trained (same history, preset and seed) and fits the output calibration anew with
+the current code, as training would at its end — to measure a change of the calibration
+alone, on the very same weights.
 """
 
 from __future__ import annotations
@@ -71,8 +74,27 @@ def windows_of(returns: np.ndarray, horizon: int) -> np.ndarray:
     return np.asarray(returns[: m * horizon], float).reshape(m, horizon, 1)
 
 
+def recalibrate(source: str, out: str, prices: str) -> dict[str, Any]:
+    """Publish at ``out`` the model at ``source`` with its calibration fitted anew, exactly
+    as :func:`ganjobs.train.command.train_model` fits it after training."""
+    from ganjobs.core.split import split_for_training
+    from ganjobs.data.prices import load_market_data
+    from ganjobs.model.folder import fit_calibration, load_model, write_model_folder
+
+    m = load_model(source)
+    split = split_for_training(load_market_data(prices, m.symbols), m.config.data)
+    target = m.preprocessor.transform(split.train).astype(np.float32)
+    cal = fit_calibration(m.config, m.state, m.k, target)
+    meta = m.meta
+    write_model_folder(out, cfg=m.config, generator_state=m.state, preprocessor=m.preprocessor,
+                       symbols=m.symbols, data_record=meta["data"], step=meta["steps"],
+                       metrics=meta["metrics"], training=meta["training"],
+                       created_at=meta["created_at"], calibration=cal)
+    return {"steps": meta["steps"]}
+
+
 def run(root: str, preset: str, seed: int, n: int, horizon: int, scale: float,
-        steps: int | None) -> dict[str, Any]:
+        steps: int | None, weights_from: str | None = None) -> dict[str, Any]:
     """Train, generate, evaluate and measure; return the results."""
     from ganjobs.data.prices import load_market_data
     from ganjobs.data.sample import bundled_prices
@@ -104,8 +126,9 @@ def run(root: str, preset: str, seed: int, n: int, horizon: int, scale: float,
     model, scen, ev = (os.path.join(root, p) for p in ("model", "set", "eval"))
     kwargs: dict[str, Any] = {"steps": steps} if steps is not None else {}
     t0 = time.perf_counter()
-    trained = train_model(prices=files["rounded"], out=model, preset=preset, seed=seed,
-                          workers=1, **kwargs)
+    trained = (recalibrate(weights_from, model, files["rounded"]) if weights_from else
+               train_model(prices=files["rounded"], out=model, preset=preset, seed=seed,
+                           workers=1, **kwargs))
     t1 = time.perf_counter()
     generate_scenarios(model=model, out=scen, n=n, horizon=horizon, seed=seed, progress=False)
     result = evaluate_scenarios(scenarios=scen, prices=files["rounded"], out=ev, seed=seed,
@@ -123,7 +146,8 @@ def run(root: str, preset: str, seed: int, n: int, horizon: int, scale: float,
     body = load_model(model).meta["calibration"].get("body", {})
     return {
         "preset": preset, "seed": seed, "n": n, "horizon": horizon, "scale": scale,
-        "steps": trained.get("steps"), "seconds": {"train": t1 - t0, "generate_evaluate": t2 - t1},
+        "steps": trained.get("steps"), "weights_from": weights_from,
+        "seconds": {"train": t1 - t0, "generate_evaluate": t2 - t1},
         "history": {
             "zero_share": profile.share, "zero_count": profile.count,
             "zero_share_before_2001": float(np.mean(
@@ -175,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="the share's price is the index divided by this (default 100)")
     ap.add_argument("--workdir", default=None, help="keep prices, model, set and report here")
     ap.add_argument("--before", default=None, help="JSON of an earlier run to compare with")
+    ap.add_argument("--weights-from", default=None, metavar="MODEL",
+                    help="recalibrate this model folder's weights instead of training")
     ap.add_argument("--label", default="now", help="name of this run in the table")
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
     args = ap.parse_args(argv)
@@ -191,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"[bold]bench-ticks[/bold]: S&P 500 / {args.scale:g} in 1/8 before 2001, "
                   f"cents after; preset {args.preset}, seed {args.seed}, {args.n} × "
                   f"{args.horizon} scenarios; work dir {root}")
-    res = run(root, args.preset, args.seed, args.n, args.horizon, args.scale, args.steps)
+    res = run(root, args.preset, args.seed, args.n, args.horizon, args.scale, args.steps,
+              args.weights_from)
     h = res["history"]
     console.print(f"history: {h['zero_share']:.1%} zero returns ({h['zero_count']}), "
                   f"{h['zero_share_before_2001']:.1%} before 2001, longest run "
@@ -200,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{h['train_zero_share']:.1%}")
     for note in h["notes"]:
         console.print(f"note: {note}")
-    console.print(f"trained {res['steps']} steps in {res['seconds']['train']:.0f}s; "
+    how = f"recalibrated from {args.weights_from}" if args.weights_from else "trained"
+    console.print(f"{how}: {res['steps']} steps in {res['seconds']['train']:.0f}s; "
                   f"flat target knots {res['flat_target_knots']}; report {res['report_url']}")
     out: dict[str, Any] = {args.label: res}
     table = Table(title="near-zero days and discriminative score")

@@ -18,6 +18,16 @@ data's quantiles, and a shift restores the mean. Beyond the outer knots, two tai
 
 Multi-day returns and risk measures depend on the variance and the mean, so neither may
 move with the body.
+
+Point masses in the data: where many training days share one value — exactly-zero returns
+of tick-rounded or stale prices — the data's quantile function is flat across the atom's
+probability, and knots in it would send a whole band of generator values onto that one value:
+a point mass in every scenario path, turbulent or calm, that the dynamics do not produce.
+Flat knots are therefore replaced by linear interpolation of the quantile function between
+the nearest knots around them that are not flat (the data's minimum or maximum beyond the
+outer knots): the atom is read as a discretised continuous distribution, its mass spread
+evenly between the values the data hold on either side of it, and the map stays strictly
+increasing. Knots of data without such ties are the data's quantiles unchanged.
 """
 
 from __future__ import annotations
@@ -61,7 +71,14 @@ def fit_body(sample: np.ndarray, target: np.ndarray,
     Raises
     ------
     GanjobsError
-        The generator's quantiles are not strictly increasing (an atom in its output).
+        The generator's quantiles are not strictly increasing (an atom in its output), or a
+        symbol's training data are constant.
+
+    Notes
+    -----
+    ``target`` knots are the data's quantiles at :data:`BODY_PROBS`, except where an atom
+    of the data (tied values) holds two knots or more: those are spread across the atom
+    (see the module docstring, :func:`_spread_atoms`).
     """
     probs = np.asarray(BODY_PROBS)
     source = np.quantile(sample, probs, axis=0).T  # (k, knots)
@@ -69,6 +86,8 @@ def fit_body(sample: np.ndarray, target: np.ndarray,
         raise GanjobsError("output calibration impossible: the generator's daily quantiles "
                            "are not strictly increasing")
     dest = np.quantile(target, probs, axis=0).T
+    for j in np.flatnonzero(np.any(np.diff(dest, axis=1) <= 0, axis=1)):
+        dest[j] = _spread_atoms(dest[j], probs, target[:, j], j)
     out: dict[str, Any] = {"probs": probs.tolist(), "source": source.tolist(),
                            "target": dest.tolist()}
     params, shifts = [], []
@@ -104,6 +123,32 @@ def apply_body(y: np.ndarray, body: dict[str, Any]) -> np.ndarray:
         bent = (_bend(tail, body["tails"][j]) if "tails" in body
                 else body["tail_scale"][j] * tail)
         out[..., j] = inner + bent + body["shift"][j]
+    return out
+
+
+def _spread_atoms(knots: np.ndarray, probs: np.ndarray, values: np.ndarray,
+                  column: int) -> np.ndarray:
+    """Strictly increasing knots: each stretch of flat knots (a knot equal to a neighbour)
+    is replaced by linear interpolation in probability between the nearest knots around it
+    that are not flat, or the data's minimum (probability 0) and maximum (probability 1)."""
+    p = np.concatenate([[0.0], probs, [1.0]])
+    q = np.concatenate([[values.min()], knots, [values.max()]])
+    inner = np.diff(knots) <= 0  # knot i equals knot i + 1
+    flat = np.zeros(len(q), bool)
+    flat[1:-2] |= inner
+    flat[2:-1] |= inner
+    out = q.copy()
+    starts = np.flatnonzero(flat[1:] & ~flat[:-1]) + 1
+    ends = np.flatnonzero(flat[:-1] & ~flat[1:])  # last flat index of each stretch
+    for lo, hi in zip(starts - 1, ends + 1, strict=True):
+        if q[hi] <= q[lo]:
+            raise GanjobsError(f"output calibration impossible: the training data of symbol "
+                               f"column {column} are constant")
+        out[lo + 1:hi] = q[lo] + (p[lo + 1:hi] - p[lo]) * ((q[hi] - q[lo]) / (p[hi] - p[lo]))
+    out = out[1:-1]
+    if np.any(np.diff(out) <= 0):  # only where an atom's neighbours are a few ulps apart
+        raise GanjobsError(f"output calibration impossible: the training data of symbol "
+                           f"column {column} have too little spread around a repeated value")
     return out
 
 
