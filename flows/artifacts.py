@@ -129,12 +129,18 @@ def summary_markdown(summary: dict[str, Any], rows: list[dict[str, Any]]) -> str
         f"- Evaluation report: {_code(summary.get('report_url'))}",
         f"- Metrics: {_code(summary.get('metrics_url'))}",
         f"- Model: {_code(summary.get('model_url'))}",
+        f"- Model decision: {_code(summary.get('model_reason'))}",
         f"- LATEST: {_code(summary['latest_url'])} "
         f"({'updated' if summary.get('latest_updated') else 'unchanged'})",
         f"- Data: sha256 `{summary.get('data_sha256', '')[:16]}…`, "
         f"{summary.get('first_date')} .. {summary.get('last_date')}",
         f"- Code: {_code(summary.get('code_version'))}",
     ]
+    if summary.get("conditioning") == "as-of":
+        lines.insert(3, f"Paths start from the market's state on {summary.get('state_as_of')}.")
+        lines.insert(4, "")
+    if summary.get("evaluation_note"):
+        lines.append(f"- Evaluation: {summary['evaluation_note']}")
     if summary.get("stress_url"):
         lines.append(f"- Stress test: {_code(summary['stress_url'])}")
     bars = [b for b in (summary.get("bars") or []) if isinstance(b, dict)]
@@ -236,3 +242,46 @@ def markdown_table_generic(rows: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
+
+
+#: Backtest rows shown in the artifact, at most; backtest.json and the report hold them all.
+MAX_BACKTEST_ROWS = 60
+
+
+def backtest_rows(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The scalar fields of ``backtest.json``'s result rows (nested tests left out)."""
+    rows = [{k: v for k, v in row.items() if v is None or isinstance(v, (str, int, float))}
+            for row in results[:MAX_BACKTEST_ROWS] if isinstance(row, dict)]
+    columns: list[str] = []
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    return [{c: row.get(c) for c in columns[:MAX_COLUMNS]} for row in rows]
+
+
+def publish_backtest_artifacts(summary: dict[str, Any], results: list[dict[str, Any]]) -> None:
+    """Markdown summary of a backtest run and a link to its report."""
+    from prefect.artifacts import create_link_artifact, create_markdown_artifact
+
+    name = summary["name"]
+    status = ("published new results" if summary["published"]
+              else "results already published by an earlier identical run")
+    shown = backtest_rows(results)
+    text = "\n".join([
+        f"# Backtest {_code(name)} as of {summary['as_of']}",
+        "",
+        f"**Run {_code(summary['run_id'])}**: {status}.",
+        "",
+        f"- Results: {_code(summary['backtest_url'])} (backtest.json, forecasts.parquet)",
+        f"- Report: {_code(summary['report_url'])}",
+        f"- Origins: {summary.get('origins')} from {summary.get('start')} to "
+        f"{summary.get('end')}; models {', '.join(summary.get('models') or [])}",
+        "",
+        f"## Results ({len(shown)} of {len(results)} rows)" if results else "## Results",
+        "",
+        markdown_table_generic(shown),
+    ])
+    create_markdown_artifact(text, key=artifact_key(name, "backtest"),
+                             description=f"Backtest run {summary['run_id']}")
+    create_link_artifact(_browsable(summary["report_url"]), link_text="backtest report",
+                         key=artifact_key(name, "backtest-report"),
+                         description=f"Report of backtest run {summary['run_id']}")

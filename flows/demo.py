@@ -1,9 +1,11 @@
-"""``make demo``: the whole pipeline on the bundled real prices, locally, in a few minutes.
+"""``make demo``: the daily pipeline on the bundled real prices, locally, in a few minutes.
 
 Writes the bundled daily prices (S&P 500, NASDAQ, WTI) to ``<lake>/prices``, runs the
 scenario pipeline once (Prefect's ephemeral local API unless ``PREFECT_API_URL`` is set, a
-local Ray cluster, CPU, the default training preset) with the example portfolio, and prints
-where the scenario set, the report, the stress results and the Prefect run are.
+local Ray cluster, CPU, the conditional ``daily`` preset) with the example portfolio, and
+prints the as-of date, whether the series' model was reused or trained and why, and where
+the scenario set, the report, the stress results and the Prefect run are. Run it again in
+the same lake and the model is reused.
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="demo", help="scenario series name")
     p.add_argument("--n", type=int, default=5000, help="number of scenarios")
     p.add_argument("--horizon", type=int, default=252, help="days per scenario")
-    p.add_argument("--preset", default=None, help="training preset (default preset)")
+    p.add_argument("--preset", default="daily",
+                   help="training preset (default: daily, a conditional model)")
+    p.add_argument("--refit-every", type=int, default=21,
+                   help="retrain after this many business days of new prices")
     p.add_argument("--steps", type=int, default=None, help="training steps (preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-portfolio", action="store_true", help="skip the stress test")
@@ -62,12 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     params = PipelineParams(
         prices=str(prices), root=str(lake / "runs"), name=args.name, preset=args.preset,
         steps=args.steps, n=args.n, horizon=args.horizon, seed=args.seed,
+        refit_every=args.refit_every,
         portfolio=None if args.no_portfolio else str(EXAMPLE_PORTFOLIO),
         overrides=overrides,
     )
     api = os.environ.get("PREFECT_API_URL")
     _say(f"running the scenario pipeline ({args.n} scenarios x {args.horizon} days, preset "
-         f"{args.preset or 'default'}) on "
+         f"{args.preset}) on "
          + (f"the Prefect API at {api}" if api else "Prefect's ephemeral local API")
          + "; task progress follows")
     state = scenario_pipeline(params, return_state=True)
@@ -75,20 +81,25 @@ def main(argv: list[str] | None = None) -> int:
     if not state.is_completed():
         _say(f"pipeline FAILED after {elapsed:.0f} s: {state.message}")
         return 1
-    _report(state.result(), elapsed, bool(api))
+    _report(state.result(), elapsed, bool(api), params)
     return 0
 
 
-def _report(summary: dict[str, Any], elapsed: float, has_server: bool) -> None:
+def _report(summary: dict[str, Any], elapsed: float, has_server: bool, params: Any) -> None:
     print()
     _say(f"done in {elapsed:.0f} s: "
          + ("published a new scenario set" if summary["published"] else
             "identical inputs: the set was already published, nothing new written"))
+    start = (f"paths start from the market's state on {summary.get('state_as_of')}"
+             if summary.get("conditioning") == "as-of" else "long-run paths")
+    _say(f"as of {summary['as_of']}: {start}")
+    _say(f"model: {summary['model_reason']}")
     rows = [
         ("scenario set", summary["scenarios_url"]),
         ("manifest", summary["scenarios_url"] + "/manifest.json"),
         ("report", summary.get("report_url")),
         ("metrics", summary.get("metrics_url")),
+        ("evaluation", summary.get("evaluation_note")),
         ("stress results", summary.get("stress_url")),
         ("model", summary.get("model_url")),
         ("LATEST pointer", summary["latest_url"]),
@@ -107,6 +118,10 @@ def _report(summary: dict[str, Any], elapsed: float, has_server: bool) -> None:
               f"run '{summary.get('flow_run_name')}').")
     print("  Read the set: python -c \"from ganjobs.scenarios import open_scenarios; "
           f"print(open_scenarios('{summary['scenarios_url']}').paths().shape)\"")
+    # The backtest trains a model per refit and forecasts from every origin: too slow here.
+    print("  Backtest the model (slow; weekly in `make serve`): .venv/bin/ganjobs backtest "
+          f"--prices {params.prices} --out {params.root}/{params.name}/backtests/manual "
+          "--start 2018-01-02")
 
 
 if __name__ == "__main__":

@@ -17,10 +17,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ganjobs.core.version import code_version
 
-__all__ = ["NAME_RE", "PipelineParams", "RunLayout", "code_version", "output_identity",
-           "run_id_for"]
+__all__ = ["NAME_RE", "PipelineParams", "RunLayout", "absolute_url", "code_version",
+           "output_identity", "run_id_for"]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+def absolute_url(url: str) -> str:
+    """Local paths made absolute so that records (LATEST, manifests) stay valid elsewhere."""
+    import os
+
+    return url if "://" in url else os.path.abspath(os.path.expanduser(url))
 
 
 class PipelineParams(BaseModel):

@@ -39,6 +39,7 @@ from flows.model_reuse import model_record, training_identity
 from flows.params import (
     PipelineParams,
     RunLayout,
+    absolute_url,
     code_version,
     output_identity,
     run_id_for,
@@ -57,11 +58,6 @@ from flows.tasks import (
 )
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _absolute(url: str) -> str:
-    """Local paths made absolute so that records (LATEST, manifests) stay valid elsewhere."""
-    return url if "://" in url else os.path.abspath(os.path.expanduser(url))
 
 
 def _result_storage(cache_url: str) -> Any:
@@ -139,8 +135,8 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
     from ganjobs.io.storage import read_bytes, sha256_bytes
 
     log = get_run_logger()
-    prices, root = _absolute(params.prices), _absolute(params.root)
-    portfolio = _absolute(params.portfolio) if params.portfolio else None
+    prices, root = absolute_url(params.prices), absolute_url(params.root)
+    portfolio = absolute_url(params.portfolio) if params.portfolio else None
 
     info = ingest(tp.IngestTask(prices=prices, symbols=params.symbols))
     version = code_version()

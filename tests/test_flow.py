@@ -103,6 +103,8 @@ def test_run_publishes_a_complete_versioned_set(first_run, lake):
 
     s = first_run
     assert s["published"] and s["latest_updated"]
+    # A long-run preset still goes through the daily mode: the series' first model.
+    assert s["model_decision"] == "train" and s["conditioning"] == "long-run"
     run = f"s3://{lake['bucket']}/runs/tiny/{s['as_of']}/{s['run_id']}"
     assert s["scenarios_url"] == f"{run}/scenarios"
     sset = open_scenarios(s["scenarios_url"])  # refuses a set without _SUCCESS
@@ -164,14 +166,17 @@ def test_identical_rerun_publishes_nothing(first_run, lake):
     again = state.result()
     assert again["run_id"] == first_run["run_id"]
     assert not again["published"] and not again["latest_updated"]
+    # The model the first run trained is reused, which maps to the first run's folder.
+    assert again["model_decision"] == "reuse" and again["model_url"] == first_run["model_url"]
     assert _objects(lake, "runs/tiny/") == before
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiny", "broken"])
 def test_failed_training_publishes_nothing(first_run, lake, name):
-    """Training fails (an unknown preset reaches train_model): no new set, LATEST of an
-    existing series untouched, and none created for a new one."""
+    """The run fails (an unknown preset, refused when the model's configuration is
+    resolved): no new set, LATEST of an existing series untouched, and none created for a
+    new one."""
     from flows.pipeline import scenario_pipeline
 
     def published(keys):
@@ -241,6 +246,19 @@ def test_remote_training_passes_the_overrides_as_set_items():
     assert len(items) == 4
     assert parse_overrides(items) == task.overrides
     assert args[args.index("--steps") + 1] == "5" and "--workers" not in args
+
+
+def test_remote_generation_passes_the_conditioning_options():
+    from flows.remote import generate_args
+    from flows.task_params import GenerateTask
+
+    base = dict(model={"out": "s3://b/m"}, staging_url="s3://b/s", n=8, horizon=5, seed=1)
+    args = generate_args(GenerateTask(**base, prices="s3://b/p", as_of="2024-05-31"))
+    assert args[args.index("--prices") + 1] == "s3://b/p"
+    assert args[args.index("--as-of") + 1] == "2024-05-31" and "--unconditional" not in args
+    args = generate_args(GenerateTask(**base, prices="s3://b/p", unconditional=True))
+    assert "--unconditional" in args and "--as-of" not in args
+    assert "--prices" not in generate_args(GenerateTask(**base))
 
 
 def test_task_cache_key_is_the_parameter_object_without_the_ray_address():

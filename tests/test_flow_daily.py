@@ -252,3 +252,32 @@ def test_pipeline_defaults_to_the_daily_preset_and_monthly_refits():
     assert (p.preset, p.refit_every) == ("daily", 21)
     with pytest.raises(ValueError):
         PipelineParams(prices="p", root="r", refit_every=-1)
+
+
+@pytest.mark.slow
+def test_backtest_flow_publishes_next_to_the_sets_once(harness, lake, histories):
+    """The weekly deployment's flow, on the baselines only (no training): results under
+    ``backtests/<as-of>/<run-id>/`` with ``backtests/LATEST``; an identical run adds nothing."""
+    from flows.backtest_flow import BacktestParams, scenario_backtest
+    from ganjobs.io.publisher import is_published
+    from ganjobs.io.storage import read_json
+
+    params = BacktestParams(prices=histories["base"], root=lake["root"], name="daily",
+                            origins=3, refit_every=None, n=100, horizons=[1, 2],
+                            models=["fhs", "hs-250"], portfolio=lake["portfolio"], seed=1)
+    state = scenario_backtest(params, return_state=True)
+    assert state.is_completed(), state.message
+    s = state.result()
+    last = histories["last"]["base"]
+    assert s["published"] and s["latest_updated"] and s["as_of"] == last
+    assert s["backtest_url"] == f"{lake['root']}/daily/backtests/{last}/{s['run_id']}"
+    assert is_published(s["backtest_url"])
+    summary = read_json(f"{s['backtest_url']}/backtest.json")
+    assert (summary["origins"], summary["end"], summary["models"]) == (3, last,
+                                                                      ["fhs", "hs-250"])
+    assert {"SPX", "NDX", "test-book"} <= {r["target"] for r in summary["results"]}
+    latest = read_json(f"{lake['root']}/daily/backtests/LATEST")
+    assert latest["backtest"] == s["backtest_url"] and latest["report"] == s["report_url"]
+    again = scenario_backtest(params, return_state=True).result()
+    assert again["run_id"] == s["run_id"]
+    assert not again["published"] and not again["latest_updated"]
