@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
 import numpy as np
@@ -25,10 +27,15 @@ def parse_as_of(value: Any) -> pd.Timestamp | None:
     """``--as-of`` as a date (``None`` when not given); refuses anything else."""
     if value is None or value == "":
         return None
-    try:
-        ts = pd.Timestamp(str(value))
-    except (ValueError, TypeError):
-        ts = None
+    if isinstance(value, dt.date):  # a date (or a midnight timestamp) from the Python API
+        value = value.isoformat()[:10] if pd.Timestamp(value) == pd.Timestamp(
+            value).normalize() else value.isoformat()
+    ts = None
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):  # ISO only: 01/02/2008 is ambiguous
+        try:
+            ts = pd.Timestamp(str(value))
+        except (ValueError, TypeError):
+            ts = None
     if ts is None or pd.isna(ts) or ts.tz is not None or ts != ts.normalize():
         raise GanjobsError(f"--as-of {value!r}: give a date as YYYY-MM-DD")
     return ts
