@@ -194,3 +194,16 @@ def test_generation_sigkilled_mid_write_publishes_nothing_and_rerun_completes(mo
     assert len(names) == n_parts and not (out / "_LOCK").exists()
     for name in names:
         assert (out / name).read_bytes() == (reference / name).read_bytes()
+
+
+def test_long_run_model_refuses_a_market_state(model_url, sample_dir, tmp_path, capsys):
+    """A model trained without conditioning cannot start from a date: said, not ignored."""
+    out = tmp_path / "set"
+    code = main(["generate", "--model", model_url, "--out", str(out), "--n", "5",
+                 "--horizon", "2", "--prices", sample_dir, "--as-of", "2008-10-15"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "draws long-run paths only" in err and not out.exists()
+    # --unconditional keeps the long-run behaviour and records it.
+    m = generate_scenarios(model_url, str(out), n=5, horizon=2, seed=0, unconditional=True,
+                           prices=sample_dir, progress=False)
+    assert m["conditioning"] == {"mode": "long-run", "model_conditional": False}
