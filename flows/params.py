@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ganjobs.core.version import code_version
 
 __all__ = ["NAME_RE", "PipelineParams", "RunLayout", "absolute_url", "code_version",
-           "output_identity", "run_id_for"]
+           "latest_model_url", "output_identity", "run_id_for"]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
@@ -140,6 +140,13 @@ def run_id_for(identity: dict[str, Any]) -> str:
     return "r" + hashlib.sha256(blob).hexdigest()[:12]
 
 
+def latest_model_url(root: str, name: str) -> str:
+    """``<root>/<name>/LATEST_MODEL``: the series' model pointer, known before the run id."""
+    from ganjobs.io.storage import join
+
+    return join(root, name, "LATEST_MODEL")
+
+
 @dataclass(frozen=True)
 class RunLayout:
     """Locations of one run: ``<root>/<name>/<as-of>/<run-id>/{model,scenarios,...}``, and
@@ -195,7 +202,7 @@ class RunLayout:
     @property
     def latest_model(self) -> str:
         """The series' model pointer (``flows.model_reuse``)."""
-        return self._join(self.name, "LATEST_MODEL")
+        return latest_model_url(self.root, self.name)
 
     @property
     def cache(self) -> str:

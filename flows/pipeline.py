@@ -41,6 +41,7 @@ from flows.params import (
     RunLayout,
     absolute_url,
     code_version,
+    latest_model_url,
     output_identity,
     run_id_for,
 )
@@ -143,11 +144,11 @@ def scenario_pipeline(params: PipelineParams) -> dict[str, Any]:
     last_date = info["data"]["last_date"]
     as_of = params.as_of.isoformat() if params.as_of else last_date
     if as_of < last_date:
-        log.warning("as_of %s is before the last price date %s: the set uses later prices",
-                    as_of, last_date)
-    pointer_url = RunLayout(root=root, name=params.name, as_of=as_of, run_id="-").latest_model
+        log.warning("as_of %s is before the last price date %s: a model trained in this run "
+                    "sees later prices", as_of, last_date)
     decision = choose_model(tp.ModelChoiceTask(
-        prices=prices, symbols=info["symbols"], pointer_url=pointer_url, preset=params.preset,
+        prices=prices, symbols=info["symbols"], pointer_url=latest_model_url(root, params.name),
+        preset=params.preset,
         steps=params.steps, overrides=params.overrides, workers=params.workers,
         gpu=params.gpu, seed=params.seed, refit_every=params.refit_every))
     training = decision.get("training") or training_identity(

@@ -164,7 +164,7 @@ def choose_model(p: ModelChoiceTask) -> dict[str, Any]:
         data = meta.get("data") or {}
         upto = data.get("input_last_date") or data.get("last_date")
         if list(meta.get("symbols") or []) == p.symbols and upto:
-            prefix = prefix_since(p.prices, p.symbols, upto)
+            prefix = prefix_since(p.prices, p.symbols, upto, expected=data.get("sha256"))
     decision = decide(pointer=pointer, meta=meta, config=config, symbols=p.symbols,
                       prefix=prefix, refit_every=p.refit_every)
     decision["conditional"] = bool(config["condition"]["enabled"])

@@ -281,3 +281,47 @@ def test_backtest_flow_publishes_next_to_the_sets_once(harness, lake, histories)
     again = scenario_backtest(params, return_state=True).result()
     assert again["run_id"] == s["run_id"]
     assert not again["published"] and not again["latest_updated"]
+
+
+@pytest.mark.slow
+def test_demo_run_again_in_the_same_lake_reuses_the_model(harness, tmp_path, capsys):
+    """``make demo`` twice (tiny preset, few paths): the second run says it reused the model
+    the first trained, and that the set was already published."""
+    from flows.demo import main
+    from ganjobs.data.prices import load_market_data
+
+    argv = ["--lake", str(tmp_path), "--preset", "tiny-daily", "--n", "32", "--horizon", "5",
+            "--no-portfolio"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    last = load_market_data(f"{tmp_path}/prices").last_date  # common to the bundled symbols
+    assert f"[demo] as of {last}: paths start from the market's state on {last}" in first
+    assert "[demo] model: trained: no earlier model of this series" in first
+    assert "published a new scenario set" in first
+    assert main(argv) == 0
+    again = capsys.readouterr().out
+    assert f"[demo] model: reused model {tmp_path}/runs/demo/{last}/" in again
+    assert f"trained to {last}, 0 business days old (refit every 21)" in again
+    assert "identical inputs: the set was already published" in again
+    assert "ganjobs backtest --prices" in again
+
+
+def test_prefix_of_a_ragged_end_is_found_per_symbol(histories, tmp_path):
+    """SPX had two more closes than NDX when the model was trained; later NDX caught up and
+    both went on: the model's rows are still a prefix of today's, cut per symbol."""
+    from ganjobs.data.prefix import prefix_since
+    from ganjobs.data.prices import load_market_data, read_prices
+
+    today = read_prices(histories["plus5"])
+    dates = sorted(today["date"].unique())
+    cut = dates[-6]  # the common end then
+    spx_tail = (today["symbol"] == "SPX") & (today["date"] <= dates[-4])
+    then = today[(today["date"] <= cut) | spx_tail]
+    then.to_parquet(tmp_path / "then.parquet", index=False)
+    model = load_market_data(str(tmp_path / "then.parquet"), SYMBOLS)
+    assert model.last_date == str(pd.Timestamp(cut).date())
+    check = prefix_since(histories["plus5"], SYMBOLS, model.last_date, expected=model.fingerprint)
+    assert check.sha256 == model.fingerprint and check.dates_after == 5
+    assert check.tails == {"SPX": str(pd.Timestamp(dates[-4]).date())}
+    # Without the recorded fingerprint only the cut at the common end is taken.
+    assert prefix_since(histories["plus5"], SYMBOLS, model.last_date).sha256 != model.fingerprint

@@ -8,20 +8,29 @@ the two fingerprints are equal exactly when the rows the model read are today's 
 that day, unchanged, none added or removed. It also counts the common dates after that day:
 the model's age in business days of the data.
 
-One case reads as a change although no past row changed: a model trained on prices where one
-symbol already had rows after the last common date (a ragged end) fingerprinted those rows,
-and today's prefix leaves them out.
+Symbols traded on different calendars end on different days: a model's input may hold rows
+of some symbols after its last common date (a ragged end, e.g. the indices on 31 December
+and crude oil last on the 28th), and its fingerprint covers them. When the cut at the last
+common date does not match, :func:`prefix_since` therefore also tries, per symbol, cuts
+after each of that symbol's rows in the :data:`TAIL_DAYS` calendar days that follow (at most
+:data:`MAX_CUTS` combinations), and reports the cut that matches.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ganjobs.data.prices import fingerprint, read_prices
 from ganjobs.errors import DataError
+
+#: Calendar days after the last common date in which a ragged end is looked for.
+TAIL_DAYS = 7
+#: Combinations of per-symbol cuts tried, at most.
+MAX_CUTS = 256
 
 
 @dataclass(frozen=True)
@@ -38,15 +47,20 @@ class PrefixCheck:
         Common dates of the symbols after ``upto`` (business days of data since then).
     last_date : str
         Today's last common date.
+    tails : dict of str to str
+        Symbols cut after ``upto`` to match the expected fingerprint (a ragged end), with
+        the last date kept; empty when the cut at ``upto`` is used.
     """
 
     upto: str
     sha256: str
     dates_after: int
     last_date: str
+    tails: dict[str, str] = field(default_factory=dict)
 
 
-def prefix_since(url: str, symbols: list[str], upto: str) -> PrefixCheck:
+def prefix_since(url: str, symbols: list[str], upto: str,
+                 expected: str | None = None) -> PrefixCheck:
     """Fingerprint of the prices of ``symbols`` up to ``upto`` and the dates after it.
 
     Parameters
@@ -57,6 +71,9 @@ def prefix_since(url: str, symbols: list[str], upto: str) -> PrefixCheck:
         The symbols the fingerprint covers, as the model recorded them.
     upto : str
         ISO date, e.g. a model's ``data.input_last_date``.
+    expected : str, optional
+        The fingerprint recorded at training (``data.sha256``); when given and the cut at
+        ``upto`` differs, ragged ends are tried (module doc).
 
     Returns
     -------
@@ -78,9 +95,33 @@ def prefix_since(url: str, symbols: list[str], upto: str) -> PrefixCheck:
     common = (prices.pivot(index="date", columns="symbol", values="close")[wanted]
               .dropna(how="any").index)
     last = common.max()
+    sha, tails = fingerprint(prices[prices["date"] <= day]), {}
+    if expected is not None and sha != expected:
+        found = _ragged_match(prices, wanted, day, expected)
+        if found is not None:
+            sha, tails = expected, found
     return PrefixCheck(
         upto=str(day.date()),
-        sha256=fingerprint(prices[prices["date"] <= day]),
+        sha256=sha,
         dates_after=int(np.sum(common > day)),
         last_date=str(last.date()) if not pd.isna(last) else "",
+        tails=tails,
     )
+
+
+def _ragged_match(prices: pd.DataFrame, symbols: list[str], day: pd.Timestamp,
+                  expected: str) -> dict[str, str] | None:
+    """Per-symbol cuts after ``day`` whose fingerprint is ``expected`` (None: none)."""
+    window = (prices["date"] > day) & (prices["date"] <= day + pd.Timedelta(days=TAIL_DAYS))
+    options = [[day, *sorted(prices.loc[window & (prices["symbol"] == s), "date"])]
+               for s in symbols]
+    if int(np.prod([len(o) for o in options])) > MAX_CUTS:
+        return None
+    cut_of = prices["symbol"].map(dict(zip(symbols, range(len(symbols)), strict=True)))
+    for cuts in itertools.product(*options):
+        if all(c == day for c in cuts):
+            continue  # the plain cut, already compared
+        limit = cut_of.map(dict(enumerate(cuts)))
+        if fingerprint(prices[prices["date"] <= limit]) == expected:
+            return {s: str(c.date()) for s, c in zip(symbols, cuts, strict=True) if c != day}
+    return None
