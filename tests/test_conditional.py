@@ -105,3 +105,13 @@ def test_task_refuses_too_short_histories():
     cfg = resolve_config("tiny-daily")
     with pytest.raises(GanjobsError, match="needs more than"):
         ConditionalTask(cfg, _returns(60).astype(np.float32), torch.device("cpu"))
+
+
+def test_clock_channels_count_days_from_the_origin():
+    from ganjobs.model.conditional_networks import clock
+
+    c = clock(10, 4, torch.device("cpu"))
+    # Output step 0 (day 1) reads input 3: the warm-up inputs 0..2 read day 0.
+    torch.testing.assert_close(c[:3], torch.ones(3, 3))
+    torch.testing.assert_close(c[3, 0], torch.exp(torch.tensor(-1 / 5.0)))
+    assert torch.all(c[1:] <= c[:-1])

@@ -40,15 +40,32 @@ class ContextEncoder(nn.Module):
         return self.tcn.head(self.tcn.features(x)[:, -1])
 
 
+#: Time scales (days) of the clock channels: ``exp(-s / scale)`` of the days ``s`` since the
+#: origin. A convolution cannot tell one step from another; these let the generator learn
+#: how the origin's state fades along the path (volatility reverting to its long-run level).
+CLOCK_SCALES = (5.0, 20.0, 80.0)
+
+
+def clock(length: int, receptive_field: int, device: torch.device) -> torch.Tensor:
+    """``(length, len(CLOCK_SCALES))`` clock channels of a generator input of ``length`` steps:
+    output step ``j`` (day ``j + 1`` after the origin) reads input ``j + receptive_field - 1``;
+    the warm-up inputs before it read day 0."""
+    day = (torch.arange(length, device=device) - (receptive_field - 2)).clamp_min(0)
+    scales = torch.tensor(CLOCK_SCALES, device=device)
+    return torch.exp(-day[:, None].float() / scales)
+
+
 class ConditionalGenerator(TCNGenerator):
-    """QuantGAN generator with the context vector as extra input channels at every step."""
+    """QuantGAN generator with the context vector and clock channels as extra inputs at
+    every step."""
 
     def __init__(self, cfg: GanConfig, k: int, window: int) -> None:
         super().__init__(cfg.model, k, window)
         mc = cfg.model
         c_out = {"linear": k, "volatility": 2 * k, "log_volatility": k}[mc.g_head]
-        self.tcn = TCN(mc.noise_channels + cfg.condition.context, mc.g_channels, c_out,
-                       mc.blocks, causal_pad=False, negative_slope=mc.negative_slope)
+        self.tcn = TCN(mc.noise_channels + cfg.condition.context + len(CLOCK_SCALES),
+                       mc.g_channels, c_out, mc.blocks, causal_pad=False,
+                       negative_slope=mc.negative_slope)
         self.encoder = ContextEncoder(cfg, k)
 
     def context(self, past: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
@@ -60,8 +77,10 @@ class ConditionalGenerator(TCNGenerator):
 
         The noise channels come first, so the parent's read-out takes its shocks from them.
         """
-        ctx = context[:, None, :].expand(-1, z.shape[1], -1)
-        return super().forward(torch.cat([z, ctx], dim=-1))
+        n, length = z.shape[:2]
+        ctx = context[:, None, :].expand(-1, length, -1)
+        tick = clock(length, self.receptive_field, z.device).to(z.dtype)
+        return super().forward(torch.cat([z, ctx, tick.expand(n, -1, -1)], dim=-1))
 
     def forward(self, z: torch.Tensor, past: torch.Tensor,  # type: ignore[override]
                 level: torch.Tensor) -> torch.Tensor:
