@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--start", default="2007-01-03")
     ap.add_argument("--end", default=None)
-    ap.add_argument("--refit-every", default="500")
+    ap.add_argument("--refit-every", default="250")
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--preset", default="daily")
