@@ -38,7 +38,7 @@ serve: setup
 	GANJOBS_ROOT=$${GANJOBS_ROOT:-$(abspath $(LAKE))/runs} \
 	$(PY) -m flows.serve
 
-# Register prefect.yaml's deployment on the Prefect server at PREFECT_API_URL; runs need a
+# Register prefect.yaml's deployments (daily scenarios, weekly backtest) on the Prefect server at PREFECT_API_URL; runs need a
 # worker: prefect worker start --pool $${GANJOBS_WORK_POOL:-ganjobs-process}
 deploy: setup
 	@test -n "$$PREFECT_API_URL" || { echo "error: set PREFECT_API_URL to the Prefect server's API" >&2; exit 2; }
