@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flows import task_params as tp
-from flows.params import NAME_RE, absolute_url, code_version
+from flows.params import absolute_url, check_name, check_url, code_version
 from flows.tasks import ingest
 
 LATEST_FORMAT = "ganjobs.latest-backtest/1"
@@ -63,18 +63,12 @@ class BacktestParams(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not NAME_RE.match(value):
-            raise ValueError("name must be 1-63 of a-z, 0-9, '.', '_', '-' and start with a "
-                             "letter or digit")
-        return value
+        return check_name(value)
 
     @field_validator("prices", "root")
     @classmethod
     def _url(cls, value: str) -> str:
-        from ganjobs.io.storage import split_url
-
-        split_url(value)
-        return value.rstrip("/") if "://" in value else value
+        return check_url(value)
 
     @field_validator("overrides")
     @classmethod

@@ -30,6 +30,22 @@ def absolute_url(url: str) -> str:
     return url if "://" in url else os.path.abspath(os.path.expanduser(url))
 
 
+def check_name(value: str) -> str:
+    """A series name: what ``<root>/<name>/`` may hold."""
+    if not NAME_RE.match(value):
+        raise ValueError("name must be 1-63 of a-z, 0-9, '.', '_', '-' and start with a "
+                         "letter or digit")
+    return value
+
+
+def check_url(value: str) -> str:
+    """A location parameter, refused early when its scheme is unknown."""
+    from ganjobs.io.storage import split_url  # fsspec only
+
+    split_url(value)
+    return value.rstrip("/") if "://" in value else value
+
+
 class PipelineParams(BaseModel):
     """Everything one scheduled run needs; the deployment's parameters are exactly these."""
 
@@ -66,18 +82,12 @@ class PipelineParams(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not NAME_RE.match(value):
-            raise ValueError("name must be 1-63 of a-z, 0-9, '.', '_', '-' and start with a "
-                             "letter or digit")
-        return value
+        return check_name(value)
 
     @field_validator("prices", "root")
     @classmethod
     def _url(cls, value: str) -> str:
-        from ganjobs.io.storage import split_url  # fsspec only; refuses unknown schemes early
-
-        split_url(value)
-        return value.rstrip("/") if "://" in value else value
+        return check_url(value)
 
     @field_validator("symbols")
     @classmethod

@@ -71,3 +71,12 @@ def _ray_isolated_per_module():
 
         if ray.is_initialized():
             ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def harness():
+    """Prefect's test harness (a temporary database and API server) for one module."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -23,14 +23,6 @@ horizons: [1, 5]
 
 
 @pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture(scope="module")
 def lake(s3_server, tmp_path_factory):
     """A bucket on the moto endpoint holding the sample prices under ``prices/``; the AWS
     settings point at it for the whole module (the shared run needs them)."""

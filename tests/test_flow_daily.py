@@ -22,14 +22,6 @@ horizons: [1, 5]
 
 
 @pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture(scope="module")
 def histories(sample_dir, tmp_path_factory):
     """Price folders (long layout, Parquet) cut from the bundled SPX/NDX history: ``base``,
     ``plus5`` and ``plus30`` (5 and 30 more common dates), and ``altered`` (``plus30`` with

@@ -21,9 +21,9 @@ from ganjobs.config import GanConfig
 from ganjobs.errors import GanjobsError
 from ganjobs.model import condition
 from ganjobs.model.conditional_networks import build_conditional
-from ganjobs.model.losses import d_loss, g_loss, gradient_penalty, interpolate
+from ganjobs.model.losses import critic_objective, g_loss, interpolate
 from ganjobs.model.networks import draw_noise
-from ganjobs.model.task import MODEL_SECTIONS, check_returns
+from ganjobs.model.task import MODEL_SECTIONS, check_returns, check_sections
 
 
 class ConditionalTask:
@@ -88,18 +88,12 @@ class ConditionalTask:
     def critic_loss(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
                     rng: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         kind, gp_w = self.cfg.loss.kind, float(self.cfg.loss.gp_weight or 0.0)
-        batch = real.shape[0]
-        if gp_w > 0:
-            p, k = self.past, self.k
-            mixed_future = interpolate(real[:, p:, :k], fake[:, p:, :k], rng)
-            mixed = torch.cat([torch.cat([real[:, :p, :k], mixed_future], dim=1),
-                               real[..., k:]], dim=2)
-            # One critic forward over real, fake and interpolates (DDP: one per backward).
-            s_real, s_fake, s_mixed = critic(torch.cat([real, fake, mixed])).split(batch)
-            gp = gradient_penalty(s_mixed, mixed_future)
-            return d_loss(kind, s_real, s_fake) + gp_w * gp, {"gp": gp}
-        s_real, s_fake = critic(torch.cat([real, fake])).split(batch)
-        return d_loss(kind, s_real, s_fake), {"gp": torch.zeros((), device=self.device)}
+        if gp_w <= 0:
+            return critic_objective(critic, kind, gp_w, real, fake)
+        p, k = self.past, self.k
+        future = interpolate(real[:, p:, :k], fake[:, p:, :k], rng)
+        mixed = torch.cat([torch.cat([real[:, :p, :k], future], dim=1), real[..., k:]], dim=2)
+        return critic_objective(critic, kind, gp_w, real, fake, mixed, wrt=future)
 
     def generator_loss(self, generator: nn.Module, critic: nn.Module, batch: int,
                        rng: torch.Generator
@@ -113,11 +107,7 @@ class ConditionalTask:
         return self.cfg.model_dump()
 
     def check_resume(self, saved: dict[str, Any]) -> None:
-        mine = self.cfg.model_dump()
-        for section in (*MODEL_SECTIONS, "condition"):
-            if saved.get(section) != mine[section]:
-                raise GanjobsError(f"checkpoint was written with a different '{section}' "
-                                   f"configuration; use another run name to start afresh")
+        check_sections(saved, self.cfg, (*MODEL_SECTIONS, "condition"))
 
     # --- helpers ----------------------------------------------------------------------
     def _continue(self, generator: nn.Module, base: torch.Tensor,

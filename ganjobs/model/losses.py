@@ -69,6 +69,25 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor,
     return (eps * real + (1.0 - eps) * fake).requires_grad_(True)
 
 
+def critic_objective(critic: torch.nn.Module, kind: str, gp_weight: float, real: torch.Tensor,
+                     fake: torch.Tensor, mixed: torch.Tensor | None = None,
+                     wrt: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The critic's loss and its ``gp`` term from one forward over real, fake and (with a
+    penalty) the interpolates ``mixed``: a DDP module must see one forward per backward.
+
+    The penalty is taken with respect to ``wrt`` (the part of ``mixed`` that was
+    interpolated; ``mixed`` itself when not given).
+    """
+    batch = real.shape[0]
+    if mixed is not None:
+        s_real, s_fake, s_mixed = critic(torch.cat([real, fake, mixed])).split(batch)
+        gp = gradient_penalty(s_mixed, mixed if wrt is None else wrt)
+        return d_loss(kind, s_real, s_fake) + gp_weight * gp, {"gp": gp}
+    s_real, s_fake = critic(torch.cat([real, fake])).split(batch)
+    return d_loss(kind, s_real, s_fake), {"gp": torch.zeros((), device=real.device)}
+
+
 def loss_fns(kind: str) -> tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]:
     """``(d_loss, g_loss)`` bound to ``kind``; refuses unknown kinds at once."""
     if kind not in LOSS_KINDS:

@@ -12,7 +12,7 @@ from torch import nn
 
 from ganjobs.config import GanConfig
 from ganjobs.errors import GanjobsError
-from ganjobs.model.losses import d_loss, g_loss, gradient_penalty, interpolate
+from ganjobs.model.losses import critic_objective, g_loss, interpolate
 from ganjobs.model.networks import build_critic, build_generator, draw_noise
 from ganjobs.model.stylized import data_curves, facts_penalty, short_acf, vol_quantiles
 
@@ -27,6 +27,15 @@ def check_returns(data: np.ndarray) -> np.ndarray:
     if data.ndim != 2 or not np.all(np.isfinite(data)):
         raise GanjobsError(f"training data must be a finite (T, k) array, got shape {data.shape}")
     return data
+
+
+def check_sections(saved: dict[str, Any], cfg: GanConfig, sections: tuple[str, ...]) -> None:
+    """Refuse a checkpoint whose recorded ``sections`` differ from ``cfg``'s."""
+    mine = cfg.model_dump()
+    for section in sections:
+        if saved.get(section) != mine[section]:
+            raise GanjobsError(f"checkpoint was written with a different '{section}' "
+                               f"configuration; use another run name to start afresh")
 
 
 class WindowSampler:
@@ -109,16 +118,8 @@ class MarketTask:
     def critic_loss(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
                     rng: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         kind, gp_w = self.cfg.loss.kind, float(self.cfg.loss.gp_weight or 0.0)
-        batch = real.shape[0]
-        if gp_w > 0:
-            # One critic forward over real, fake and interpolates: a DDP module must see
-            # exactly one forward per backward.
-            mixed = interpolate(real, fake, rng)
-            s_real, s_fake, s_mixed = critic(torch.cat([real, fake, mixed])).split(batch)
-            gp = gradient_penalty(s_mixed, mixed)
-            return d_loss(kind, s_real, s_fake) + gp_w * gp, {"gp": gp}
-        s_real, s_fake = critic(torch.cat([real, fake])).split(batch)
-        return d_loss(kind, s_real, s_fake), {"gp": torch.zeros((), device=self.device)}
+        mixed = interpolate(real, fake, rng) if gp_w > 0 else None
+        return critic_objective(critic, kind, gp_w, real, fake, mixed)
 
     def generator_loss(self, generator: nn.Module, critic: nn.Module, batch: int,
                        rng: torch.Generator
@@ -142,11 +143,7 @@ class MarketTask:
         return self.cfg.model_dump()
 
     def check_resume(self, saved: dict[str, Any]) -> None:
-        mine = self.cfg.model_dump()
-        for section in MODEL_SECTIONS:
-            if saved.get(section) != mine[section]:
-                raise GanjobsError(f"checkpoint was written with a different '{section}' "
-                                   f"configuration; use another run name to start afresh")
+        check_sections(saved, self.cfg, MODEL_SECTIONS)
 
     # --- helpers ----------------------------------------------------------------------
     def _noise(self, batch: int, length: int, rng: torch.Generator) -> torch.Tensor:
