@@ -206,8 +206,7 @@ class ConditionConfig(_Section):
     past: int = Field(64, ge=8, le=1024, description=(
         "Days of observed returns before (and including) the origin the networks read."))
     vol_halflife: float = Field(11.2, gt=0.0, le=1000.0, description=(
-        "Half-life (days) of the exponentially weighted volatility that scales past and "
-        "future returns at the origin (11.2 days: RiskMetrics' lambda 0.94)."))
+        "Half-life (days) of the EWMA volatility that scales past and future returns."))
     context: int = Field(16, ge=1, le=1024, description=(
         "Size of the context vector the encoder reads from the past."))
     encoder_blocks: int = Field(6, ge=1, le=16, description=(

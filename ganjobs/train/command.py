@@ -44,9 +44,13 @@ _OPTIONS = {"train.steps": "--steps", "train.workers": "--workers", "train.seed"
 
 
 def run_name_for(data: MarketData, cfg: GanConfig) -> str:
-    """Stable run name from what determines the run: data, symbols, config (with seed)."""
+    """Stable run name from what determines the run: data, symbols, config (with seed) and
+    code version — a checkpoint of other code may hold other networks under the same
+    configuration, so it is never resumed from."""
+    from ganjobs.core.version import code_version
+
     key = json.dumps({"data": data.fingerprint, "symbols": data.symbols,
-                      "config": cfg.model_dump()}, sort_keys=True)
+                      "config": cfg.model_dump(), "code": code_version()}, sort_keys=True)
     return "gan-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
