@@ -13,8 +13,8 @@ from ganjobs.backtest.command import run_backtest
 from ganjobs.cli import main
 
 BOOK = "name: book\npositions:\n  SPX: 1000\n  WTI: -500\n"
-OPTIONS = dict(start="2016-01-04", refit_every=45, n=100, horizons=(1, 5), preset="tiny-daily",
-               seed=4, progress=False)
+OPTIONS = dict(start="2016-01-04", refit_every=None, n=100, horizons=(1, 5),
+               preset="tiny-daily", seed=4, progress=False)
 
 
 def _prices(tmp_path, last: str | None, name: str) -> str:
@@ -32,7 +32,8 @@ def _prices(tmp_path, last: str | None, name: str) -> str:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """The same backtest on prices ending 2016-03-31 and on prices that go on to 2016-05-31
-    (origins to 2016-04-15): a refit falls inside the compared dates."""
+    (origins to 2016-04-15); one fit each (the refit schedule is tested below without the
+    GAN, whose training is the slow part)."""
     tmp = tmp_path_factory.mktemp("bt")
     (tmp / "book.yaml").write_text(BOOK)
     short = run_backtest(_prices(tmp, "2016-03-31", "short"), str(tmp / "a"),
@@ -63,7 +64,7 @@ def test_outputs_are_published_with_every_model_target_and_level(runs):
     assert (df[["var_99", "var_975", "es_975"]].to_numpy() > 0).all()
     assert (df["var_99"] >= df["var_975"]).all() and (df["es_975"] >= df["var_975"]).all()
     assert len(full["results"]) == len(models) * 3 * 2 * 2
-    assert full["refit_dates"] == ["2016-01-04", "2016-03-09"]
+    assert full["refit_dates"] == ["2016-01-04"] and full["refit_every"] is None
     summary = json.loads((out / "backtest.json").read_text())
     assert summary["format"] == "ganjobs.backtest/1" and summary["results"] == full["results"]
     html = (out / "report.html").read_text()
@@ -105,8 +106,19 @@ def test_the_conditional_model_moves_with_the_market_and_the_long_run_one_does_n
     g = df[(df.model == "ganjobs") & (df.target == "SPX") & (df.horizon == 1)]
     u = df[(df.model == "ganjobs-unconditional") & (df.target == "SPX") & (df.horizon == 1)]
     assert g["var_99"].nunique() == len(g)
-    first_refit = u[u.date < pd.Timestamp("2016-03-02").date()]
-    assert first_refit["var_99"].nunique() == 1
+    assert u["var_99"].nunique() == 1  # one long-run sample per fit
+
+
+def test_no_look_ahead_across_refits(tmp_path):
+    """Baselines refitted every 20 days: forecasts up to X do not move when prices go on."""
+    opts = {**OPTIONS, "refit_every": 20, "models": ["fhs", "hs-250"]}
+    a = run_backtest(_prices(tmp_path, "2016-03-31", "a"), str(tmp_path / "ra"), **opts)
+    b = run_backtest(_prices(tmp_path, "2016-05-31", "b"), str(tmp_path / "rb"), **opts)
+    assert len(a["refit_dates"]) == 4 and b["refit_dates"][:4] == a["refit_dates"]
+    ta, tb = _table(tmp_path / "ra"), _table(tmp_path / "rb")
+    cols = ["model", "target", "horizon", "date", "var_99", "var_975", "es_975"]
+    tb = tb[tb.date <= ta.date.max()][cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(ta[cols].reset_index(drop=True), tb)
 
 
 @pytest.mark.parametrize("extra, msg", [
