@@ -65,7 +65,7 @@ def resolve_sampler(gan: Any, prices: str | None, as_of: Any,
 
 
 def _history(gan: Any, data: Any, upto: int) -> tuple[np.ndarray, np.ndarray]:
-    """Standardised returns and their dates up to and including return ``upto``."""
+    """Standardised and log returns up to and including return ``upto``."""
     returns = np.asarray(data.returns[: upto + 1], dtype=np.float64)
     return gan.preprocessor.transform(returns), returns
 
