@@ -271,6 +271,11 @@ def submit(
     typer.echo(f"job {ref.submission_id}: {'attached' if ref.reused else 'submitted'}")
 
 
+# The table commands (sample-credit, train-table, synth, evaluate-table) register themselves
+# on ``app``; each module imports only typer at its top, so --help stays fast.
+from ganjobs.tabular import cli_data, cli_evaluate, cli_model  # noqa: E402, F401
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
