@@ -91,6 +91,20 @@ class GanTask(Protocol):
         ...
 
 
+class PrivateCritic(Protocol):
+    """Optional on a task: train the critic with differential privacy.
+
+    ``private_critic(critic, make_optimizer, session) -> (module, optimizer)`` receives the
+    critic on the worker's device and a function building the engine's Adam from parameters;
+    it returns the module the engine trains (with ``.module`` the plain critic, whose weights
+    are checkpointed, and ``no_sync()`` for the generator's step) and the optimizer that clips
+    per-sample gradients, adds noise and averages across ranks in place of DDP.
+    """
+
+    def __call__(self, critic: nn.Module, make_optimizer: Callable[[Any], torch.optim.Optimizer],
+                 session: Any) -> tuple[nn.Module, torch.optim.Optimizer]: ...
+
+
 #: Builds a task from the run's configuration, its training data (as shipped to the worker)
 #: and the worker's device. Must be picklable (a class or a module-level function): it
 #: travels to Ray Train workers inside the worker configuration.

@@ -64,18 +64,27 @@ class Trainer:
             checkpoint.check_restored(restored, task)
             g_model.load_state_dict(restored["generator"])
             d_model.load_state_dict(restored["critic"])
-        # One DDP module each: separate reducers, no find_unused_parameters.
-        self.G = session.prepare(g_model)
-        self.D = session.prepare(d_model)
         # bf16 autocast pays off on GPUs only (see TrainConfig.bf16).
         self.amp = cfg.train.bf16 and self.device.type == "cuda"
         oc = cfg.optim
         fused = self.device.type == "cuda"
         betas = (oc.beta1, oc.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=oc.lr_g, betas=betas,
-                                      fused=fused)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=oc.lr_d, betas=betas,
-                                      fused=fused)
+        decay = float(getattr(oc, "weight_decay", 0.0))
+
+        def adam(params: Any, lr: float) -> torch.optim.Adam:
+            return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=decay, fused=fused)
+
+        # One DDP module each: separate reducers, no find_unused_parameters.
+        self.G = session.prepare(g_model)
+        self.opt_g = adam(self.G.parameters(), oc.lr_g)
+        private = getattr(task, "private_critic", None)
+        if private is None:
+            self.D = session.prepare(d_model)
+            self.opt_d = adam(self.D.parameters(), oc.lr_d)
+        else:
+            # DP-SGD: per-sample clipping and noise (the task's) replace DDP's averaging.
+            self.D, self.opt_d = private(d_model.to(self.device),
+                                         lambda params: adam(params, oc.lr_d), session)
         self.lr_g, self.lr_d = float(oc.lr_g), float(oc.lr_d)
         #: Divergence recoveries of this run (across resumptions), oldest first.
         self.recoveries: list[dict[str, Any]] = []

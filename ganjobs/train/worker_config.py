@@ -29,7 +29,7 @@ class WorkerConfig:
 
     Attributes
     ----------
-    gan : GanConfig
+    gan : GanConfig or TableConfig
         The resolved configuration; the engine reads its ``train`` and ``optim`` sections,
         the task the rest.
     task : callable
@@ -48,7 +48,7 @@ class WorkerConfig:
         (:mod:`ganjobs.train.progress`); without one, rank 0 writes its log lines to stderr.
     """
 
-    gan: GanConfig
+    gan: Any  # GanConfig or TableConfig
     task: TaskFactory
     data: np.ndarray | None = field(default=None, repr=False)
     data_path: str | None = None
@@ -58,8 +58,11 @@ class WorkerConfig:
     progress: Any = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.gan, GanConfig):
-            raise GanjobsError(f"WorkerConfig.gan must be a GanConfig, got {type(self.gan)}")
+        # The engine reads only the ``train`` and ``optim`` sections: the market's GanConfig
+        # and the table model's TableConfig both carry them.
+        if not all(hasattr(self.gan, s) for s in ("train", "optim", "model_dump")):
+            raise GanjobsError(f"WorkerConfig.gan must be a training configuration with "
+                               f"'train' and 'optim' sections, got {type(self.gan)}")
         if self.data is None and not self.data_path:
             raise GanjobsError("training config holds neither 'data' nor 'data_path'")
         if self.threads is not None and (isinstance(self.threads, bool)
