@@ -251,18 +251,18 @@ def _p(value: float | None) -> str:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def submit(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Argument(help="Command to run on the cluster: train or generate")],
+    kind: Annotated[str, typer.Argument(
+        help="Command to run on the cluster: train, generate, train-table or synth")],
     name: Annotated[str, typer.Option(help="Run name; resubmitting it attaches, never duplicates")],
     address: Annotated[str | None, typer.Option(help="Jobs API, e.g. http://head:8265")] = None,
     gpus: Annotated[float, typer.Option(help="GPUs for the job's driver")] = 0,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return once submitted")] = False,
 ) -> None:
     """Submit `ganjobs KIND ARGS...` to a Ray cluster through the Jobs API and stream its logs."""
-    from ganjobs.cluster.jobs import run_remote
+    from ganjobs.cluster.jobs import check_kind, run_remote
     from ganjobs.cluster.jobs import submit as submit_job
 
-    if kind not in ("train", "generate"):
-        raise GanjobsError(f"submit: KIND must be train or generate, got {kind!r}")
+    check_kind(kind)
     args = [kind, *ctx.args]
     if no_wait:
         ref = submit_job(kind, name, args, address=address, num_gpus=gpus or None)

@@ -24,10 +24,19 @@ from ganjobs.errors import GanjobsError
 FORWARDED_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
                  "RAY_TRAIN_V2_ENABLED")
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+#: The ``ganjobs`` commands a job may run: the heavy steps of the scenario and table pipelines.
+JOB_KINDS = ("train", "generate", "train-table", "synth")
 
 
 class JobFailed(RuntimeError):
     """The submitted job ended in FAILED or STOPPED."""
+
+
+def check_kind(kind: str) -> str:
+    """Refuse a job kind that is not one of :data:`JOB_KINDS`."""
+    if kind not in JOB_KINDS:
+        raise GanjobsError(f"submit: KIND must be one of {', '.join(JOB_KINDS)}, got {kind!r}")
+    return kind
 
 
 def submission_id(kind: str, run_name: str, attempt: int = 0) -> str:
@@ -99,6 +108,7 @@ def submit(kind: str, run_name: str, args: list[str], address: str | None = None
     JobRef
         ``reused`` is True when a job of this run name was pending, running or succeeded.
     """
+    check_kind(kind)
     c = client(address)
     for attempt in range(max_attempts):
         sid = submission_id(kind, run_name, attempt)
