@@ -209,8 +209,12 @@ class TableTransformer:
 
     def __init__(self, schema: TableSchema, encoders: list[Encoder],
                  settings: dict[str, Any]) -> None:
-        if [e.column for e in encoders] != schema.names:
-            raise GanjobsError("transform: encoders do not match the schema's columns")
+        kinds = [e.kind if isinstance(e, ContinuousEncoder) else "categorical"
+                 for e in encoders]
+        if ([e.column for e in encoders] != schema.names
+                or kinds != [c.kind for c in schema.columns]):
+            raise GanjobsError("transform: the encoded columns do not match the schema's "
+                               "columns and kinds")
         self.schema = schema
         self.encoders = list(encoders)
         self.settings = dict(settings)
