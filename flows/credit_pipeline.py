@@ -173,10 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     options = {k: v for k, v in vars(args).items() if v is not None}
     options["schema_url"] = options.pop("schema", None)
+    from ganjobs.errors import GanjobsError
+
     try:
         params = CreditParams(**options)
-    except ValueError as exc:  # pydantic's ValidationError, one line per field
-        print(f"error: {exc}", file=sys.stderr)
+    except (ValueError, GanjobsError) as exc:  # pydantic's ValidationError; a bad URL scheme
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)
         return 2
     for key, value in (("RAY_USAGE_STATS_ENABLED", "0"), ("DO_NOT_TRACK", "1")):
         os.environ.setdefault(key, value)
