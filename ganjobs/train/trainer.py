@@ -145,10 +145,12 @@ class Trainer:
         terms.update(critic_terms)
         self.opt_g.zero_grad(set_to_none=True)
         # The critic's weight gradients from this backward are discarded (cleared before its
-        # next step), so skip their all-reduce.
-        with self.session.no_sync(self.D), autocast(self.device, amp):
-            objective, loss_g, gen_terms = task.generator_loss(self.G, self.D, batch, self.rng)
-        objective.backward()
+        # next step), so skip their all-reduce (a private critic: its per-sample gradients).
+        with self.session.no_sync(self.D):
+            with autocast(self.device, amp):
+                objective, loss_g, gen_terms = task.generator_loss(self.G, self.D, batch,
+                                                                   self.rng)
+            objective.backward()
         self.opt_g.step()
         self.step += 1
         terms.update(gen_terms)
