@@ -109,7 +109,7 @@ def ingest_table(p: IngestTableTask) -> dict[str, Any]:
                            f"models, so name the good/bad label (target parameter or the "
                            f"schema's 'target')")
     split = split_table(loaded.frame, schema.target, seed=p.seed)
-    lines = describe_schema(schema)
+    lines = list(loaded.notes) or describe_schema(schema, loaded.frame)
     log = get_run_logger()
     log.info("table %s: %d rows x %d columns, target %s, sha256 %s…", p.data,
              len(loaded.frame), len(schema.columns), schema.target, loaded.sha256[:12])
