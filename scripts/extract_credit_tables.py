@@ -45,8 +45,9 @@ def normalise(frame: pd.DataFrame) -> pd.DataFrame:
         if col == "rownames":
             continue
         s = frame[col]
-        if s.dtype == object:
-            out[col] = s.map(lambda v: None if pd.isna(v) else str(v)).astype(object)
+        if pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s):
+            labels = [None if pd.isna(v) else str(v) for v in s.to_numpy(dtype=object)]
+            out[col] = pd.Series(labels, index=s.index, dtype=object)
         elif pd.api.types.is_integer_dtype(s):
             out[col] = s.astype("int64")
         elif pd.api.types.is_float_dtype(s):
