@@ -1,57 +1,56 @@
 """Prefect artifacts of a credit run: a markdown summary with the headline metrics, and a link
 to the evaluation report.
 
-The metric structure belongs to ``ganjobs.tabular.evaluation``; the headline is picked from it
-generically (the rows of every method, ganjobs first, restricted to the utility, fidelity and
-privacy families below), so metrics renamed or added there need no change here.
+The metrics are ``metrics.json`` of the evaluation (``ganjobs.tabular.evaluation``): one entry
+per method under ``methods`` (the loan book and each baseline) with its ``utility``,
+``fidelity``, ``privacy`` and ``bars``. The headline keeps a few numbers of each family.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from flows.artifacts import (
-    _browsable,
-    _code,
-    artifact_key,
-    markdown_table_generic,
-    metric_rows,
+from flows.artifacts import _browsable, _code, artifact_key, markdown_table_generic
+
+#: The loan book's name among the evaluated methods (the others are baselines).
+OURS = "ganjobs"
+
+#: Headline columns: (label, path in a method's metrics). Default-model utility (TSTR beside
+#: TRTR), fidelity and detection, privacy against the real training rows.
+HEADLINE: tuple[tuple[str, str], ...] = (
+    ("TSTR AUC (logistic)", "utility.logistic.tstr_auc"),
+    ("TRTR AUC (logistic)", "utility.logistic.trtr_auc"),
+    ("TSTR/TRTR (logistic)", "utility.logistic.auc_ratio"),
+    ("TSTR AUC (boosting)", "utility.boosting.tstr_auc"),
+    ("TRTR AUC (boosting)", "utility.boosting.trtr_auc"),
+    ("TSTR/TRTR (boosting)", "utility.boosting.auc_ratio"),
+    ("fidelity", "fidelity.score"),
+    ("detection AUC", "fidelity.detection_auc"),
+    ("share closer to train", "privacy.share_closer_to_train"),
+    ("DCR ratio", "privacy.dcr_ratio"),
+    ("MIA AUC", "privacy.mia_auc"),
+    ("exact copies", "privacy.exact_copies"),
 )
 
-#: Column names (lower case) that make the headline: default-model utility (TSTR against
-#: TRTR), fidelity and detection, privacy (distance to closest record, membership inference,
-#: copies).
-HEADLINE = re.compile(r"tstr|trtr|fidelity|detection|closer|dcr|mia|membership|cop(y|ies)")
-MAX_HEADLINE_COLUMNS = 12
 
-
-def _bars(metrics: Any, depth: int = 0) -> list[dict[str, Any]]:
-    """The first list of bars (dicts with a ``met`` key) found in the metrics."""
-    if depth > 4:
-        return []
-    values = metrics.values() if isinstance(metrics, dict) else (
-        metrics if isinstance(metrics, list) else [])
-    if isinstance(metrics, list) and metrics and all(
-            isinstance(b, dict) and "met" in b for b in metrics):
-        return metrics
-    for value in values:
-        found = _bars(value, depth + 1)
-        if found:
-            return found
-    return []
+def _get(values: Any, path: str) -> Any:
+    for key in path.split("."):
+        if not isinstance(values, dict):
+            return None
+        values = values.get(key)
+    return values if isinstance(values, (int, float)) else None
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The headline of an evaluation: one row per method with its utility, fidelity and
-    privacy numbers, and the quality bars (name, value, threshold, met)."""
-    rows = metric_rows(metrics)
-    columns = [c for c in (rows[0] if rows else {}) if c != "model" and HEADLINE.search(c.lower())]
-    columns = columns[:MAX_HEADLINE_COLUMNS]
-    bars = [{k: b.get(k) for k in ("bar", "name", "method", "value", "threshold", "met")
-             if k in b} for b in _bars(metrics)]
-    return {"rows": [{"model": r["model"], **{c: r.get(c) for c in columns}} for r in rows],
-            "bars": bars}
+    """The headline of an evaluation: one row per method (the loan book first) with the
+    :data:`HEADLINE` numbers, and the loan book's quality bars."""
+    methods = metrics.get("methods") or {}
+    order = [m for m in methods if m == OURS] + [m for m in methods if m != OURS]
+    rows = [{"model": m, **{label: _get(methods[m], path) for label, path in HEADLINE}}
+            for m in order]
+    bars = [{k: b.get(k) for k in ("bar", "value", "threshold", "met")}
+            for b in (methods.get(OURS) or {}).get("bars") or []]
+    return {"rows": rows, "bars": bars}
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:

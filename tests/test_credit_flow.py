@@ -203,6 +203,37 @@ def test_run_record_is_written_in_one_step_and_latest_moves_forward(tmp_path):
     assert move(run("2024-01-03", "tc")) and read_latest(latest)["run_id"] == "tc"
 
 
+def test_headline_keeps_utility_fidelity_and_privacy_of_each_method():
+    from flows.credit_artifacts import headline, summary_markdown
+
+    def method(auc: float, copies: int) -> dict:
+        return {"utility": {"logistic": {"tstr_auc": auc, "trtr_auc": 0.8, "auc_ratio": auc / 0.8},
+                            "boosting": {"tstr_auc": None}},
+                "fidelity": {"score": 0.9, "columns": {"Age": 0.95}},
+                "privacy": {"mia_auc": 0.51, "exact_copies": copies},
+                "bars": [{"bar": "no exact copies of a train row", "metric": "x",
+                          "value": copies, "threshold": 0, "met": copies == 0}]}
+
+    head = headline({"reference": {}, "methods": {"smote": method(0.7, 3),
+                                                  "ganjobs": method(0.76, 0)}})
+    assert [r["model"] for r in head["rows"]] == ["ganjobs", "smote"]
+    ours = head["rows"][0]
+    assert ours["TSTR AUC (logistic)"] == 0.76 and ours["TSTR/TRTR (logistic)"] == 0.76 / 0.8
+    assert ours["TSTR AUC (boosting)"] is None and ours["exact copies"] == 0
+    assert "Age" not in str(ours)  # per-column detail stays in metrics.json
+    assert head["bars"] == [{"bar": "no exact copies of a train row", "value": 0,
+                             "threshold": 0, "met": True}]
+    text = summary_markdown({"name": "loans", "as_of": AS_OF, "run_id": "tabc",
+                             "published": True, "loan_book_url": "/l/b", "rows": 10,
+                             "target": "Status", "report_url": "/l/r.html",
+                             "metrics_url": "/l/m.json", "model_url": "/l/m", "dp": None,
+                             "latest_url": "/l/LATEST", "latest_updated": True,
+                             "data_sha256": "a" * 64, "code_version": "0+src.x",
+                             "headline": head})
+    assert "Quality bars met: 1 of 1" in text
+    assert "| ganjobs | 0.76 | 0.8 | 0.95 |" in text
+
+
 def test_command_line_refuses_bad_parameters(capsys):
     from flows.credit_pipeline import main
 
@@ -256,9 +287,14 @@ def test_run_publishes_model_loan_book_evaluation_and_latest(first_run, table):
     assert latest["format"] == "ganjobs.latest-table/1"
     assert (latest["run_id"], latest["loan_book"], latest["report"]) == (
         s["run_id"], s["loan_book_url"], s["report_url"])
-    rows = s["headline"]["rows"]
-    assert rows and rows[0]["model"] == "ganjobs"
-    assert any("tstr" in c.lower() for c in rows[0]), rows[0]
+    rows = {r["model"]: r for r in s["headline"]["rows"]}
+    assert s["headline"]["rows"][0]["model"] == "ganjobs"
+    assert {"ganjobs", "gaussian_copula"} <= set(rows)
+    metrics = read_json(s["metrics_url"])["methods"]["ganjobs"]
+    assert rows["ganjobs"]["TSTR AUC (logistic)"] == metrics["utility"]["logistic"]["tstr_auc"]
+    assert 0 < rows["ganjobs"]["TRTR AUC (boosting)"] <= 1
+    assert rows["ganjobs"]["MIA AUC"] == metrics["privacy"]["mia_auc"]
+    assert [b["met"] for b in s["headline"]["bars"]] == [b["met"] for b in metrics["bars"]]
 
 
 @pytest.mark.slow
@@ -273,7 +309,7 @@ def test_run_creates_artifacts(first_run):
     summary = by_key["loans-summary"].data
     assert by_key["loans-summary"].type == "markdown"
     assert first_run["loan_book_url"] in summary and "## Headline metrics" in summary
-    assert "| model |" in summary and "**ganjobs**" in summary
+    assert "| model | TSTR AUC (logistic) |" in summary and "| ganjobs |" in summary
     assert f"(file://{first_run['report_url']})" in by_key["loans-report"].data
 
 
