@@ -137,7 +137,7 @@ def _case_target_missing_labels(tmp_path):
     frame = _loans()
     frame.loc[3, "Class"] = None
     return _csv(tmp_path / "loans.csv", frame), None, "Class", \
-        "loans.csv: column 'Class': the target is missing in 1 rows"
+        "loans.csv: column 'Class': the target is missing in 1 row;"
 
 
 def _case_target_not_in_table(tmp_path):
@@ -210,7 +210,21 @@ def _case_bad_date(tmp_path):
     frame = _loans()
     frame.loc[1, "opened"] = "yesterday"
     return _csv(tmp_path / "loans.csv", frame), SCHEMA, None, \
-        "loans.csv: column 'opened': declared date but holds"
+        "loans.csv: column 'opened': declared date but holds 'yesterday' (row 2); dates are ISO"
+
+
+def _case_infinite(tmp_path):
+    frame = _loans()
+    frame.loc[3, "income"] = np.inf
+    return _csv(tmp_path / "loans.csv", frame), SCHEMA, None, \
+        "loans.csv: column 'income': infinite value in row 4"
+
+
+def _case_identifier_column(tmp_path):
+    frame = _loans().assign(loan_id=[f"L{i:03d}" for i in range(12)])
+    return _csv(tmp_path / "loans.csv", frame), None, "Class", \
+        "column 'loan_id': category 'L000' has one row; merge it or drop the row (12 categories" \
+        " have one row: an identifier? drop the column)"
 
 
 def _case_empty(tmp_path):
@@ -236,7 +250,7 @@ BAD_TABLES = [
     _case_all_null, _case_all_null_with_schema, _case_single_row_category,
     _case_mixed_types_csv, _case_mixed_types_parquet, _case_bounds, _case_upper_bound,
     _case_declared_integer_holds_decimals, _case_declared_numeric_holds_text, _case_bad_date,
-    _case_empty, _case_not_a_table, _case_not_parquet,
+    _case_infinite, _case_identifier_column, _case_empty, _case_not_a_table, _case_not_parquet,
 ]
 
 

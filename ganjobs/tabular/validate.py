@@ -172,11 +172,13 @@ def _dates(s: pd.Series, where: str) -> pd.Series:
         if getattr(s.dt, "tz", None) is not None:
             s = s.dt.tz_convert("UTC").dt.tz_localize(None)
         return s.astype("datetime64[ns]")
-    if observed_kind(s, where) != "date":  # also refuses mixed types
-        row = int(np.flatnonzero(s.notna().to_numpy())[0])
+    kind = observed_kind(s, where)  # refuses mixed types
+    parsed = pd.to_datetime(s.astype(object), format="ISO8601", utc=True, errors="coerce")
+    failed = s.notna().to_numpy() & parsed.isna().to_numpy()
+    if kind != "date" or failed.any():
+        row = int(np.flatnonzero(failed)[0]) if failed.any() else 0
         raise GanjobsError(f"{where}: declared date but holds {s.iloc[row]!r} (row {row + 1}); "
                            f"dates are ISO (YYYY-MM-DD)")
-    parsed = pd.to_datetime(s.astype(object), format="ISO8601", utc=True)
     return parsed.dt.tz_localize(None).astype("datetime64[ns]")
 
 
@@ -191,8 +193,11 @@ def _check_bounds(s: pd.Series, spec: ColumnSpec, where: str, schema_source: str
         bad = np.flatnonzero(breaks(arr, bound))
         if bad.size:
             raise GanjobsError(f"{where}: value {arr[bad[0]]:g} (row {bad[0] + 1}) {word} "
-                               f"{bound:g} of {schema_source} ({bad.size:,} rows out of "
-                               f"bounds)")
+                               f"{bound:g} of {schema_source} ({_rows(bad.size)} out of bounds)")
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" if n == 1 else f"{n:,} rows"
 
 
 def _check_categories(s: pd.Series, where: str, is_target: bool) -> None:
@@ -200,7 +205,7 @@ def _check_categories(s: pd.Series, where: str, is_target: bool) -> None:
     if is_target:
         missing = int(s.isna().sum())
         if missing:
-            raise GanjobsError(f"{where}: the target is missing in {missing:,} rows; label "
+            raise GanjobsError(f"{where}: the target is missing in {_rows(missing)}; label "
                                f"them or drop them")
         if len(counts) < 2:
             raise GanjobsError(f"{where}: the target has one class ({counts.index[0]!r}); "
@@ -208,5 +213,7 @@ def _check_categories(s: pd.Series, where: str, is_target: bool) -> None:
     single = counts[counts == 1]
     if len(single):
         # Training-by-sampling would draw that row again and again: the GAN would copy it.
+        extra = (f" ({len(single):,} categories have one row: an identifier? drop the column)"
+                 if len(single) > 1 else "")
         raise GanjobsError(f"{where}: category {single.index[0]!r} has one row; merge it or "
-                           f"drop the row")
+                           f"drop the row{extra}")
