@@ -55,6 +55,8 @@ class TableModelConfig(_Section):
         "Rows the critic judges together (PacGAN); 1 under differential privacy."))
     tau: float = Field(0.2, gt=0.0, le=10.0, description=(
         "Gumbel-softmax temperature of the categorical outputs."))
+    cond_min_rows: int = Field(10, ge=1, le=1_000_000, description=(
+        "Fewest training rows of a category that training and generation may condition on."))
     log_frequency: bool = Field(True, description=(
         "Training-by-sampling draws a column's categories by log frequency (rare ones more "
         "often), else by frequency."))

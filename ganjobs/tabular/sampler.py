@@ -21,36 +21,52 @@ from ganjobs.errors import GanjobsError
 
 
 class CondSampler:
-    """Conditional vectors and matching real rows of the training table.
+    """Conditional vectors and, given the training rows, real rows that match them.
 
     Parameters
     ----------
-    widths : sequence of int
-        Number of categories of each categorical column (its block in the vector).
-    codes : ndarray, shape (n, len(widths))
-        Category index of every training row in every categorical column.
+    counts : sequence of sequences of int
+        Training rows of every category of every categorical column (the column's block).
     log_frequency : bool
         Draw training categories by log frequency (else by frequency).
+    min_rows : int
+        Categories with fewer training rows are never asked for: conditioning on them would
+        show the critic the same few rows over and over, and the generator would learn to
+        copy them. They still occur, at their own rate, in rows asked for something else.
     device : torch.device
+    codes : ndarray, shape (n, len(counts)), optional
+        Category index of every training row in every categorical column; needed for
+        training (:meth:`draw_training`, :meth:`for_rows`), not for generation.
     """
 
-    def __init__(self, widths: Sequence[int], codes: np.ndarray, log_frequency: bool,
-                 device: torch.device) -> None:
-        self.widths = [int(w) for w in widths]
+    def __init__(self, counts: Sequence[Sequence[int]], log_frequency: bool, min_rows: int,
+                 device: torch.device, codes: np.ndarray | None = None) -> None:
+        self.widths = [len(c) for c in counts]
         self.device = device
         self.n_columns = len(self.widths)
         self.offsets = np.concatenate([[0], np.cumsum(self.widths)]).astype(np.int64)
         self.dim = int(self.offsets[-1])
-        codes = np.asarray(codes, dtype=np.int64).reshape(-1, self.n_columns)
-        self.n_rows = int(codes.shape[0])
-        self.codes = torch.tensor(codes, device=device)
-        counts = np.zeros((self.n_columns, max(self.widths, default=1)), dtype=np.float64)
-        for j, w in enumerate(self.widths):
-            counts[j, :w] = np.bincount(codes[:, j], minlength=w)[:w]
-        train_w = np.log1p(counts) if log_frequency else counts
+        table = np.zeros((self.n_columns, max(self.widths, default=1)), dtype=np.float64)
+        for j, c in enumerate(counts):
+            table[j, :len(c)] = c
+        self.askable = table >= max(1, int(min_rows))
+        usable = np.where(self.askable, table, 0.0)
+        # A column none of whose categories may be asked for is never drawn.
+        self.columns = np.flatnonzero(self.askable.any(axis=1))
+        train_w = np.log1p(usable) if log_frequency else usable
         self.train_probs = torch.tensor(_normalise(train_w), device=device)
-        self.freq_probs = torch.tensor(_normalise(counts), device=device)
-        self._pool, self._begin, self._count = self._row_pools(codes, counts)
+        self.freq_probs = torch.tensor(_normalise(usable), device=device)
+        self._columns = torch.tensor(self.columns, dtype=torch.long, device=device)
+        self.codes: torch.Tensor | None = None
+        if codes is not None:
+            codes = np.asarray(codes, dtype=np.int64).reshape(-1, self.n_columns)
+            self.n_rows = int(codes.shape[0])
+            self.codes = torch.tensor(codes, device=device)
+            self._pool, self._begin, self._count = self._row_pools(codes, table)
+
+    def _pick_columns(self, batch: int, rng: torch.Generator) -> torch.Tensor:
+        idx = torch.randint(len(self._columns), (batch,), generator=rng, device=self.device)
+        return self._columns[idx]
 
     def _row_pools(self, codes: np.ndarray, counts: np.ndarray
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -76,11 +92,11 @@ class CondSampler:
     def draw_training(self, batch: int, rng: torch.Generator
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(cond, column, category, rows)``: training-by-sampling for ``batch`` rows."""
-        if self.n_columns == 0:
+        if len(self.columns) == 0:
             rows = torch.randint(self.n_rows, (batch,), generator=rng, device=self.device)
             empty = torch.zeros(batch, dtype=torch.long, device=self.device)
-            return torch.zeros(batch, 0, device=self.device), empty, empty, rows
-        column = torch.randint(self.n_columns, (batch,), generator=rng, device=self.device)
+            return torch.zeros(batch, self.dim, device=self.device), empty, empty, rows
+        column = self._pick_columns(batch, rng)
         category = torch.multinomial(self.train_probs[column], 1, generator=rng).squeeze(1)
         g = torch.as_tensor(self.offsets, device=self.device)[column] + category
         u = torch.rand(batch, generator=rng, device=self.device, dtype=torch.float64)
@@ -90,10 +106,10 @@ class CondSampler:
     def draw_generation(self, batch: int, rng: torch.Generator
                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(cond, column, category)`` with categories at the table's own frequencies."""
-        if self.n_columns == 0:
+        if len(self.columns) == 0:
             empty = torch.zeros(batch, dtype=torch.long, device=self.device)
-            return torch.zeros(batch, 0, device=self.device), empty, empty
-        column = torch.randint(self.n_columns, (batch,), generator=rng, device=self.device)
+            return torch.zeros(batch, self.dim, device=self.device), empty, empty
+        column = self._pick_columns(batch, rng)
         category = torch.multinomial(self.freq_probs[column], 1, generator=rng).squeeze(1)
         return self.vectors(column, category), column, category
 
@@ -102,17 +118,19 @@ class CondSampler:
         """``(cond, column, category)`` read off given real rows (a uniformly drawn column,
         each row's own category): the conditional vectors of a plain row sample."""
         n = rows.shape[0]
-        if self.n_columns == 0:
+        if len(self.columns) == 0:
             empty = torch.zeros(n, dtype=torch.long, device=self.device)
-            return torch.zeros(n, 0, device=self.device), empty, empty
-        column = torch.randint(self.n_columns, (n,), generator=rng, device=self.device)
+            return torch.zeros(n, self.dim, device=self.device), empty, empty
+        column = self._pick_columns(n, rng)
         category = self.codes[rows, column]
         return self.vectors(column, category), column, category
 
     def fixed(self, column: int, category: int, batch: int) -> torch.Tensor:
         """``batch`` copies of the vector asking for one category (``--where``)."""
-        if not (0 <= column < self.n_columns and 0 <= category < self.widths[column]):
-            raise GanjobsError(f"no category {category} in conditional column {column}")
+        if not (0 <= column < self.n_columns and 0 <= category < self.widths[column]
+                and self.askable[column, category]):
+            raise GanjobsError(f"category {category} of conditional column {column} cannot "
+                               f"be asked for")
         col = torch.full((batch,), column, dtype=torch.long, device=self.device)
         cat = torch.full((batch,), category, dtype=torch.long, device=self.device)
         return self.vectors(col, cat)

@@ -107,8 +107,11 @@ class TableTask:
                                f"got shape {data.shape}")
         self.cfg, self.device, self.layout = cfg, device, layout
         self.rows = torch.tensor(data, device=device)
-        self.sampler = CondSampler([w for _, w in layout.discrete], layout.codes(data),
-                                   cfg.model.log_frequency, device)
+        codes = layout.codes(data)
+        counts = [np.bincount(codes[:, j], minlength=w) for j, (_, w) in
+                  enumerate(layout.discrete)]
+        self.sampler = CondSampler(counts, cfg.model.log_frequency, cfg.model.cond_min_rows,
+                                   device, codes=codes)
         self.rank, self.world = _rank_world()
         self.private = cfg.privacy.epsilon is not None
         #: The engine's DP hook: present only for a private run.
