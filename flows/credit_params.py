@@ -44,8 +44,8 @@ class CreditParams(BaseModel):
     preset: str = Field("table", description="Training preset of the table GAN")
     steps: int | None = Field(None, ge=1, description="Training steps (overrides the preset)")
     workers: int | None = Field(None, ge=1, description="Ray Train workers")
-    seed: int = Field(0, ge=0, description="Seed of the split, training, sampling and "
-                                           "evaluation")
+    seed: int = Field(0, ge=0, description="Seed of training, sampling and evaluation (the "
+                                           "train/holdout/test split's is the preset's)")
     dp_epsilon: float | None = Field(None, gt=0, description="Train with differential privacy "
                                                              "at this epsilon (default: off)")
     rows: int | None = Field(None, ge=1, description="Rows of the synthetic loan book (default: "

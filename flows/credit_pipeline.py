@@ -66,7 +66,7 @@ def credit_pipeline(params: CreditParams) -> dict[str, Any]:
     data, root = absolute_url(params.data), absolute_url(params.root)
     schema_url = absolute_url(params.schema_url) if params.schema_url else None
     table = ingest_table(IngestTableTask(data=data, schema_url=schema_url,
-                                         target=params.target, seed=params.seed))
+                                         target=params.target))
     identity = credit_identity(params, table, code_version())
     as_of = (params.as_of or today_utc()).isoformat()
     layout = CreditLayout(root=root, name=params.name, as_of=as_of,
@@ -101,21 +101,19 @@ def _run(params: CreditParams, layout: CreditLayout, identity: dict[str, Any],
         dp_epsilon=params.dp_epsilon, data_sha256=table["sha256"], run_name=run_name,
         address=params.ray_address))
     book = synth_step(SynthTask(model_url=layout.model, out=layout.loan_book,
-                                n=params.rows or _train_rows(model, table), seed=params.seed,
+                                n=params.rows or _train_rows(model), seed=params.seed,
                                 run_name=run_name, address=params.ray_address))
     evaluation = evaluate_step(EvaluateTableTask(
-        synthetic=layout.loan_book, real=data, out=layout.evaluation, schema_url=schema_url,
-        target=table["target"], seed=params.seed))
+        synthetic=layout.loan_book, real=data, out=layout.evaluation, seed=params.seed))
     record = run_record(layout=layout, identity=identity, table=table, model=model, book=book,
                         evaluation=evaluation, flow_run=_flow_run_info())
     write_run_record(RecordTask(url=layout.record, record=record))
     return record
 
 
-def _train_rows(model: dict[str, Any], table: dict[str, Any]) -> int:
+def _train_rows(model: dict[str, Any]) -> int:
     """The default loan book size: the rows the model learnt from (its training part)."""
-    split = model.get("split") or table["split"]
-    return int(split["rows"]["train"])
+    return int(model["split"]["rows"]["train"])
 
 
 def _summary(record: dict[str, Any], layout: CreditLayout, published: bool,

@@ -68,7 +68,7 @@ def run_record(*, layout: CreditLayout, identity: dict[str, Any], table: dict[st
         "data": {"source": table["source"], "sha256": table["sha256"], "rows": table["rows"],
                  "target": table["target"], "schema_inferred": table["inferred"]},
         "schema_lines": table["schema_lines"],
-        "split": model.get("split") or table["split"],
+        "split": model["split"],
         "dp": model.get("dp"),
         "identity": identity,
         "code_version": identity["code_version"],

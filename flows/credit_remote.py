@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 def train_table_args(p: TrainTableTask) -> list[str]:
     """``ganjobs train-table`` arguments of one run."""
-    args = ["train-table", "--data", p.data, "--out", p.model_url, "--seed", str(p.seed)]
+    args = ["train-table", "--data", p.data, "--out", p.model_url, "--seed", str(p.seed),
+            "--name", p.run_name]
     for flag, value in (("--schema", p.schema_url), ("--target", p.target),
                         ("--preset", p.preset), ("--steps", p.steps),
                         ("--workers", p.workers), ("--dp-epsilon", p.dp_epsilon)):
@@ -47,9 +48,12 @@ def read_model(model_url: str, job: dict[str, Any] | None = None) -> dict[str, A
 
 def model_result(model_url: str, meta: dict[str, Any], job: dict[str, Any] | None = None
                  ) -> dict[str, Any]:
-    """What the flow keeps of a model: where it is, its steps, data, split and privacy."""
-    return {"out": model_url, "steps": meta.get("steps"), "data": meta.get("data") or {},
-            "split": meta.get("split"), "dp": meta.get("dp"), "job": job}
+    """What the flow keeps of a model: where it is, its steps, data, split (the loan book's
+    default size is its training part) and privacy guarantee."""
+    privacy = meta.get("privacy")
+    dp = {"epsilon": privacy["epsilon"], "delta": privacy["delta"]} if privacy else None
+    return {"out": model_url, "steps": meta.get("step"), "data": meta.get("data") or {},
+            "split": meta["split"], "dp": dp, "job": job}
 
 
 def read_loan_book(out: str, job: dict[str, Any] | None = None) -> dict[str, Any]:

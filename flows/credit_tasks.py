@@ -36,7 +36,6 @@ class IngestTableTask(TaskParams):
     data: str = Field(description="The real table")
     schema_url: str | None = Field(None, description="Schema YAML (default: inferred)")
     target: str | None = Field(None, description="The good/bad label column")
-    seed: int = Field(0, description="Seed of the train/holdout/test split")
 
 
 class TrainTableTask(TaskParams):
@@ -77,8 +76,6 @@ class EvaluateTableTask(TaskParams):
     synthetic: str = Field(description="The published loan book")
     real: str = Field(description="The real table")
     out: str = Field(description="Folder for metrics.json and report.html")
-    schema_url: str | None = Field(None, description="Schema YAML (default: the loan book's)")
-    target: str | None = Field(None, description="The good/bad label column")
     seed: int = Field(0, description="Seed of the baselines and classifiers")
 
 
@@ -95,11 +92,10 @@ class RecordTask(TaskParams):
 @task(name="ingest-table", retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAYS,
       retry_condition_fn=_transient, cache_policy=NO_CACHE, persist_result=False)
 def ingest_table(p: IngestTableTask) -> dict[str, Any]:
-    """Validate the table (a bad one fails here, before anything is written); its sha256,
-    resolved schema and split key everything after."""
+    """Validate the table (a bad one fails here, before anything is written); its sha256
+    and resolved schema key everything after."""
     from ganjobs.errors import GanjobsError
     from ganjobs.tabular.infer import describe_schema
-    from ganjobs.tabular.split import split_table
     from ganjobs.tabular.validate import load_table
 
     loaded = load_table(p.data, p.schema_url, p.target)
@@ -108,7 +104,6 @@ def ingest_table(p: IngestTableTask) -> dict[str, Any]:
         raise GanjobsError(f"{p.data}: no target column: the credit pipeline scores default "
                            f"models, so name the good/bad label (target parameter or the "
                            f"schema's 'target')")
-    split = split_table(loaded.frame, schema.target, seed=p.seed)
     lines = list(loaded.notes) or describe_schema(schema, loaded.frame)
     log = get_run_logger()
     log.info("table %s: %d rows x %d columns, target %s, sha256 %s…", p.data,
@@ -118,7 +113,7 @@ def ingest_table(p: IngestTableTask) -> dict[str, Any]:
     return {"source": loaded.source, "sha256": loaded.sha256, "rows": int(len(loaded.frame)),
             "columns": schema.names, "target": schema.target, "schema": schema.to_dict(),
             "schema_lines": lines, "inferred": p.schema_url is None,
-            "notes": list(loaded.notes), "split": split.record()}
+            "notes": list(loaded.notes)}
 
 
 # One retry for a lost Ray actor or node: the same run name resumes from its checkpoint.
@@ -193,8 +188,8 @@ def evaluate_step(p: EvaluateTableTask) -> dict[str, Any]:
 
         log.info("evaluating %s against %s and the baselines -> %s", p.synthetic, p.real,
                  p.out)
-        evaluate_table(p.synthetic, p.real, p.out, schema=p.schema_url, target=p.target,
-                       seed=p.seed)
+        # The schema and target are the loan book's own (its manifest records them).
+        evaluate_table(p.synthetic, p.real, p.out, seed=p.seed)
     metrics_url, report_url = join(p.out, "metrics.json"), join(p.out, "report.html")
     result = {"metrics_url": metrics_url, "report_url": report_url,
               "headline": headline(read_json(metrics_url))}

@@ -145,6 +145,7 @@ def test_remote_commands_carry_the_run_options():
     assert args[0] == "train-table"
     pairs = dict(zip(args[1::2], args[2::2], strict=True))
     assert pairs == {"--data": "s3://b/t.parquet", "--out": "s3://b/m", "--seed": "3",
+                     "--name": "loans-t1",
                      "--schema": "s3://b/t.yaml", "--target": "Status",
                      "--preset": "table-tiny", "--steps": "7", "--dp-epsilon": "1.5"}
     plain = train_table_args(train.model_copy(update={"schema_url": None, "dp_epsilon": None}))
@@ -266,8 +267,8 @@ def test_run_publishes_model_loan_book_evaluation_and_latest(first_run, table):
         "evaluation", "loan-book", "model", "run.json"]
 
     loaded = load_table(table["data"], table["schema"])
-    split = split_table(loaded.frame, loaded.schema.target, seed=4)
     m = read_manifest(s["loan_book_url"])
+    split = split_table(loaded.frame, loaded.schema.target, seed=m["split"]["seed"])
     assert m["format"] == "ganjobs.table/1" and m["target"] == "Status"
     assert m["rows"] == len(split.train) == s["rows"]  # default size: the training part
     assert m["split"]["sha256"] == split.record()["sha256"]
@@ -329,31 +330,6 @@ def test_identical_rerun_writes_nothing(first_run, table):
 
 
 @pytest.mark.slow
-def test_interrupted_run_redoes_only_what_is_missing(first_run, table):
-    """A run that stopped after training and synthesis (no evaluation, no record) is
-    completed by the next identical run: the model and the loan book are kept byte for byte."""
-    from flows.credit_pipeline import credit_pipeline
-    from flows.publish import remove_tree
-
-    params = _params(table, name="resumed")
-    state = credit_pipeline(params, return_state=True)
-    assert state.is_completed(), state.message
-    s = state.result()
-    run = Path(s["run_url"])
-    remove_tree(str(run / "evaluation"))
-    (run / "run.json").unlink()
-    kept = _snapshot(run / "model") | {f"book/{k}": v
-                                        for k, v in _snapshot(run / "loan-book").items()}
-    state = credit_pipeline(params, return_state=True)
-    assert state.is_completed(), state.message
-    again = state.result()
-    assert again["published"] and (run / "run.json").exists()
-    assert (_snapshot(run / "model") | {f"book/{k}": v for k, v in
-                                        _snapshot(run / "loan-book").items()}) == kept
-    assert again["headline"] == s["headline"]
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("defect", ["single-row category", "unknown schema column"])
 def test_bad_table_fails_before_anything_is_written(harness, table, tmp_path, defect):
     import pandas as pd
@@ -391,6 +367,29 @@ def test_command_line_entry_runs_the_flow(first_run, table, capsys):
     out = capsys.readouterr().out
     assert "already published" in out and first_run["loan_book_url"] in out
     assert first_run["report_url"] in out
+
+
+@pytest.mark.slow
+def test_interrupted_run_redoes_only_what_is_missing(first_run, table):
+    """A run that stopped after training and synthesis (no evaluation, no record) is
+    completed by the next identical run: the model and the loan book are kept byte for byte
+    and LATEST stays where it is. (Runs after the tests that read the first run as is.)"""
+    from flows.credit_pipeline import credit_pipeline
+    from flows.publish import remove_tree
+
+    run = Path(first_run["run_url"])
+    remove_tree(str(run / "evaluation"))
+    (run / "run.json").unlink()
+    kept = {d: _snapshot(run / d) for d in ("model", "loan-book")}
+    latest = Path(first_run["latest_url"]).read_bytes()
+    state = credit_pipeline(_params(table), return_state=True)
+    assert state.is_completed(), state.message
+    again = state.result()
+    assert again["published"] and not again["latest_updated"]
+    assert (run / "run.json").exists() and (run / "evaluation" / "_SUCCESS").exists()
+    assert {d: _snapshot(run / d) for d in ("model", "loan-book")} == kept
+    assert Path(first_run["latest_url"]).read_bytes() == latest
+    assert again["headline"] == first_run["headline"]
 
 
 @pytest.mark.slow
