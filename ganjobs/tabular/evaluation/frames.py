@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from ganjobs.errors import GanjobsError
 from ganjobs.tabular.evaluation.bars import method_bars
-from ganjobs.tabular.evaluation.encode import Columns, canonical, take
+from ganjobs.tabular.evaluation.encode import Columns, canonical, single_thread, take
 from ganjobs.tabular.evaluation.fidelity import FidelityReference, fidelity
 from ganjobs.tabular.evaluation.privacy import PrivacyReference, privacy
 from ganjobs.tabular.evaluation.utility import UtilityReference, utility
@@ -49,9 +48,7 @@ def evaluate_frames(real: pd.DataFrame, schema, split: TableSplit,
     """
     if not synthetic:
         raise GanjobsError("evaluation: no synthetic table to evaluate")
-    # One native thread: on a shared machine OpenMP's spinning threads slow gradient
-    # boosting down tenfold when another process holds a core; alone it costs ~20%.
-    with threadpool_limits(limits=1):
+    with single_thread():  # also the distances' BLAS (see single_thread)
         return _evaluate(real, schema, split, synthetic, seed, dp_epsilon or {})
 
 

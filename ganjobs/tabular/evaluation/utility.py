@@ -2,18 +2,19 @@
 
 The label is the *bad* class: the least frequent target level of the real train rows (ties:
 the first by name), against every other level; rows with a missing target are left out. Two
-models on the model features of :mod:`.encode` (target excluded):
+models on the encoding of :mod:`.encode` (target excluded):
 
 ``logistic``
-    standardised features, :class:`~sklearn.linear_model.LogisticRegression` (``max_iter``
-    2000);
+    the model features standardised, :class:`~sklearn.linear_model.LogisticRegression`
+    (``max_iter`` 2000);
 ``boosting``
-    :class:`~sklearn.ensemble.HistGradientBoostingClassifier` with default parameters.
+    the tree features, :class:`~sklearn.ensemble.HistGradientBoostingClassifier` with default
+    parameters (categorical columns as native categorical splits).
 
 TRTR trains on real train, TSTR on the synthetic table; both are scored on the same real test
 rows: AUC, calibration gap ``|mean predicted PD - observed bad rate|`` and expected
-calibration error (10 bins of equal count by predicted PD; the count-weighted mean of
-``|mean predicted PD - bad rate|`` per bin).
+calibration error (10 bins cut at the deciles of the predicted PD; the count-weighted mean
+of ``|mean predicted PD - bad rate|`` per bin).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ganjobs.tabular.evaluation.encode import Columns, TableEncoder
+from ganjobs.tabular.evaluation.encode import Columns, TableEncoder, single_thread
 
 MODELS: tuple[str, ...] = ("logistic", "boosting")
 _BINS = 10
@@ -48,7 +49,7 @@ class UtilityReference:
     encoder: TableEncoder
     target: str
     bad: str
-    test_x: np.ndarray
+    test_x: dict[str, np.ndarray]
     test_y: np.ndarray
     trtr: dict[str, dict[str, float | None]]
 
@@ -61,7 +62,7 @@ class UtilityReference:
         bad = bad_label(train[target])
         test_x, test_y = _xy(encoder, test, target, bad)
         train_x, train_y = _xy(encoder, train, target, bad)
-        trtr = {m: _scores(m, train_x, train_y, test_x, test_y, seed) for m in MODELS}
+        trtr = {m: _scores(m, encoder, train_x, train_y, test_x, test_y, seed) for m in MODELS}
         return cls(encoder, target, bad, test_x, test_y, trtr)
 
 
@@ -70,7 +71,7 @@ def utility(ref: UtilityReference, synth: Columns, *, seed: int = 0) -> dict[str
     x, y = _xy(ref.encoder, synth, ref.target, ref.bad)
     out: dict[str, Any] = {}
     for m in MODELS:
-        tstr = _scores(m, x, y, ref.test_x, ref.test_y, seed)
+        tstr = _scores(m, ref.encoder, x, y, ref.test_x, ref.test_y, seed)
         trtr = ref.trtr[m]
         out[m] = {
             "tstr_auc": tstr["auc"], "trtr_auc": trtr["auc"],
@@ -85,39 +86,46 @@ def utility(ref: UtilityReference, synth: Columns, *, seed: int = 0) -> dict[str
 
 
 def _xy(encoder: TableEncoder, cols: Columns, target: str, bad: str
-        ) -> tuple[np.ndarray, np.ndarray]:
+        ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Features of each model and the 0/1 bad label, rows with a known target only."""
     labels = cols[target]
     known = np.array([v is not None for v in labels], dtype=bool)
-    x = encoder.features({k: v[known] for k, v in cols.items()})
+    kept = {k: v[known] for k, v in cols.items()}
+    x = {"logistic": encoder.features(kept), "boosting": encoder.tree_features(kept)}
     y = np.array([v == bad for v in labels[known]], dtype=np.int64)
     return x, y
 
 
-def _model(name: str, seed: int):
+def _model(name: str, encoder: TableEncoder, seed: int):
     if name == "logistic":
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    return HistGradientBoostingClassifier(random_state=seed % 2**32)
+    return HistGradientBoostingClassifier(random_state=seed % 2**32,
+                                          categorical_features=encoder.tree_categorical())
 
 
-def _scores(name: str, x: np.ndarray, y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-            seed: int) -> dict[str, float | None]:
+def _scores(name: str, encoder: TableEncoder, x: dict[str, np.ndarray], y: np.ndarray,
+            test_x: dict[str, np.ndarray], test_y: np.ndarray, seed: int
+            ) -> dict[str, float | None]:
     """AUC, calibration gap and ECE on the test rows; None when a side lacks a class."""
     if len(np.unique(y)) < 2 or len(np.unique(test_y)) < 2:
         return {"auc": None, "calibration_gap": None, "ece": None}
-    model = _model(name, seed).fit(x, y)
-    pd_hat = model.predict_proba(test_x)[:, 1]
+    with single_thread():
+        model = _model(name, encoder, seed).fit(x[name], y)
+        pd_hat = model.predict_proba(test_x[name])[:, 1]
     return {"auc": float(roc_auc_score(test_y, pd_hat)),
             "calibration_gap": float(abs(pd_hat.mean() - test_y.mean())),
             "ece": expected_calibration_error(test_y, pd_hat)}
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = _BINS) -> float:
-    """Count-weighted mean ``|mean p - mean y|`` over equal-count bins of ``p``."""
-    order = np.argsort(p, kind="stable")
+    """Count-weighted mean ``|mean p - mean y|`` over bins of ``p`` cut at its quantiles
+    (tied predictions share a bin, so a bin may hold more or fewer rows)."""
+    edges = np.quantile(p, np.linspace(0.0, 1.0, bins + 1)[1:-1])
+    which = np.searchsorted(edges, p, side="right")
     total = 0.0
-    for rows in np.array_split(order, bins):
-        if rows.size:
-            total += rows.size * abs(float(p[rows].mean()) - float(y[rows].mean()))
+    for b in np.unique(which):
+        rows = which == b
+        total += rows.sum() * abs(float(p[rows].mean()) - float(y[rows].mean()))
     return total / len(p)
 
 
