@@ -362,3 +362,24 @@ def test_bundled_credit_tables_round_trip(name: str, target: str):
     rows = tr.inverse(_random_rows(tr, 2_000, np.random.default_rng(1)))
     for spec in schema.continuous:
         assert (rows[spec].dropna() >= 0).all(), spec
+
+
+def test_point_masses_are_atoms_that_come_back_exactly():
+    from ganjobs.tabular.schema import ColumnSpec, TableSchema
+    from ganjobs.tabular.transform import TableTransformer
+
+    rng = np.random.default_rng(3)
+    debt = np.where(rng.random(2000) < 0.7, 0.0, np.rint(rng.lognormal(6, 1, 2000)))
+    frame = pd.DataFrame({"debt": debt})
+    schema = TableSchema((ColumnSpec("debt", "integer", minimum=0.0),), None)
+    tf = TableTransformer.fit(frame, schema, seed=0)
+    enc = tf.encoders[0]
+    assert enc.atoms == (0.0,)
+    back = tf.inverse(tf.transform(frame, np.random.default_rng(0)))
+    assert (back["debt"].to_numpy(dtype=float) == 0).mean() == pytest.approx((debt == 0).mean())
+    # Any row whose softmax picks the atom's slot decodes to exactly the atom.
+    rows = rng.uniform(-1, 1, (500, tf.width))
+    rows[:, 1:] = 0.0
+    rows[:, 1 + enc.n_modes] = 1.0
+    assert (tf.inverse(rows)["debt"].to_numpy(dtype=float) == 0).all()
+    assert TableTransformer.from_dict(tf.to_dict()).to_dict() == tf.to_dict()

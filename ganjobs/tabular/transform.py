@@ -5,8 +5,11 @@ variational Gaussian mixture. A value is encoded as one scalar ``alpha`` in [-0.
 (its distance to the centre of one mode, in units of four standard deviations: a ``tanh``
 span) and a one-hot choice of that mode (a ``softmax`` span), the mode being drawn from the
 value's posterior probabilities. A column with missing values gets one more slot in that
-softmax. Each categorical column is one ``softmax`` span over its labels (sorted as strings,
-``None`` last when missing values occur).
+softmax. A value held by many rows (a point mass: the zero debt of most borrowers, a
+36-month term) is an *atom*: it gets a slot of its own in the softmax and comes back exactly,
+instead of being smeared by a mixture mode (the mixed-type encoding of CTAB-GAN); the mixture
+is fitted to the other values. Each categorical column is one ``softmax`` span over its
+labels (sorted as strings, ``None`` last when missing values occur).
 
 :meth:`TableTransformer.inverse` turns one-hot or soft rows back into a table with the
 coerced dtypes (float64, ``Int64``, ``datetime64[ns]``, object of ``str``), clipped to the
@@ -35,6 +38,10 @@ _EPOCH = pd.Timestamp("1970-01-01")
 _DAY_NS = 86_400 * 10**9
 # Days that datetime64[ns] can hold (years 1677..2262), with a margin.
 _DAY_LIMIT = 106_000.0
+#: A value of a continuous column held by at least this share of its non-missing values is
+#: an atom; at most ``MAX_ATOMS`` of them, the most frequent first.
+ATOM_SHARE = 0.05
+MAX_ATOMS = 10
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class ContinuousEncoder:
     ``means`` and ``stds`` are in the column's units (days since the epoch for a date);
     ``weights`` sum to one over the kept modes. ``has_missing`` adds the missing slot.
     ``observed_min``/``observed_max``/``missing`` describe the fitted data (for reports).
+    ``atoms`` are the exact values with a slot of their own (after the modes).
     """
 
     column: str
@@ -76,6 +84,7 @@ class ContinuousEncoder:
     observed_min: float
     observed_max: float
     missing: int
+    atoms: tuple[float, ...] = ()
 
     @property
     def n_modes(self) -> int:
@@ -84,8 +93,8 @@ class ContinuousEncoder:
 
     @property
     def width(self) -> int:
-        """Matrix columns: alpha, the modes, and the missing slot if any."""
-        return 1 + self.n_modes + int(self.has_missing)
+        """Matrix columns: alpha, the modes, the atoms, and the missing slot if any."""
+        return 1 + self.n_modes + len(self.atoms) + int(self.has_missing)
 
     def encode(self, values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Encode float values (NaN = missing) as an ``(n, width)`` block."""
@@ -99,9 +108,12 @@ class ContinuousEncoder:
         mode = _draw_modes(filled, mu, sd, np.asarray(self.weights), rng.random(n))
         safe_sd = np.where(sd[mode] > 0, sd[mode], 1.0)  # a constant column has sd 0
         alpha = np.clip((filled - mu[mode]) / (4.0 * safe_sd), -ALPHA_CLIP, ALPHA_CLIP)
+        atom = _atom_index(filled, self.atoms)
+        exact = (atom >= 0) & ~missing
         block = np.zeros((n, self.width), dtype=np.float64)
-        block[:, 0] = np.where(missing, 0.0, alpha)
-        slot = np.where(missing, self.n_modes, mode)
+        block[:, 0] = np.where(missing | exact, 0.0, alpha)
+        slot = np.where(exact, self.n_modes + atom, mode)
+        slot = np.where(missing, self.n_modes + len(self.atoms), slot)
         block[np.arange(n), 1 + slot] = 1.0
         return block
 
@@ -109,10 +121,15 @@ class ContinuousEncoder:
         """Float values (NaN = missing) from an ``(n, width)`` block of hard or soft rows."""
         alpha = np.clip(block[:, 0].astype(np.float64), -1.0, 1.0)
         slot = np.argmax(block[:, 1:], axis=1)
-        missing = slot >= self.n_modes
+        n_atoms = len(self.atoms)
+        missing = slot >= self.n_modes + n_atoms
         mode = np.minimum(slot, self.n_modes - 1)
         mu, sd = np.asarray(self.means), np.asarray(self.stds)
         values = alpha * 4.0 * sd[mode] + mu[mode]
+        if n_atoms:
+            is_atom = (slot >= self.n_modes) & ~missing
+            atoms = np.asarray(self.atoms, dtype=np.float64)
+            values[is_atom] = atoms[slot[is_atom] - self.n_modes]
         values[missing] = np.nan
         return values
 
@@ -123,6 +140,7 @@ class ContinuousEncoder:
                 "stds": [float(v) for v in self.stds],
                 "weights": [float(v) for v in self.weights],
                 "has_missing": bool(self.has_missing),
+                "atoms": [float(v) for v in self.atoms],
                 "observed": {"min": float(self.observed_min), "max": float(self.observed_max),
                              "missing": int(self.missing)}}
 
@@ -132,7 +150,7 @@ class ContinuousEncoder:
         obs = d["observed"]
         return cls(str(d["column"]), d["kind"], _floats(d["means"]), _floats(d["stds"]),
                    _floats(d["weights"]), bool(d["has_missing"]), float(obs["min"]),
-                   float(obs["max"]), int(obs["missing"]))
+                   float(obs["max"]), int(obs["missing"]), _floats(d.get("atoms", ())))
 
 
 @dataclass(frozen=True)
@@ -395,13 +413,34 @@ def _fit_continuous(spec: ColumnSpec, values: np.ndarray, max_modes: int,
     present = values[~missing]
     if present.size == 0:
         raise GanjobsError(f"column {spec.name!r}: all values are missing")
-    if present.size > FIT_ROWS:
-        present = present[rng.choice(present.size, FIT_ROWS, replace=False)]
-    means, stds, weights = _mixture(present, max_modes, weight_threshold, seed)
-    all_present = values[~missing]
+    atoms = _atoms(present)
+    rest = present[_atom_index(present, atoms) < 0]
+    if rest.size == 0:  # every value is an atom: the mode is never chosen
+        rest = present
+    if rest.size > FIT_ROWS:
+        rest = rest[rng.choice(rest.size, FIT_ROWS, replace=False)]
+    means, stds, weights = _mixture(rest, max_modes, weight_threshold, seed)
     return ContinuousEncoder(spec.name, spec.kind, means, stds, weights, bool(missing.any()),
-                             float(all_present.min()), float(all_present.max()),
-                             int(missing.sum()))
+                             float(present.min()), float(present.max()),
+                             int(missing.sum()), atoms)
+
+
+def _atoms(present: np.ndarray) -> tuple[float, ...]:
+    """The values held by at least ``ATOM_SHARE`` of the rows, most frequent first."""
+    values, counts = np.unique(present, return_counts=True)
+    if values.size < 2:  # a constant column is one exact mode already
+        return ()
+    order = np.argsort(-counts, kind="stable")[:MAX_ATOMS]
+    keep = order[counts[order] >= ATOM_SHARE * present.size]
+    return _floats(values[keep])
+
+
+def _atom_index(x: np.ndarray, atoms: tuple[float, ...]) -> np.ndarray:
+    """Index of each value among ``atoms`` (-1: not an atom)."""
+    out = np.full(len(x), -1, dtype=np.int64)
+    for i, a in enumerate(atoms):
+        out[(x == a) & (out < 0)] = i
+    return out
 
 
 def _mixture(x: np.ndarray, max_modes: int, weight_threshold: float,
