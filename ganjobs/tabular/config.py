@@ -57,6 +57,9 @@ class TableModelConfig(_Section):
         "Gumbel-softmax temperature of the categorical outputs."))
     cond_min_rows: int = Field(10, ge=1, le=1_000_000, description=(
         "Fewest training rows of a category that training and generation may condition on."))
+    calibrate: bool = Field(True, description=(
+        "Map each continuous column's generated marginal onto the training one after "
+        "training (monotone; not under differential privacy)."))
     log_frequency: bool = Field(True, description=(
         "Training-by-sampling draws a column's categories by log frequency (rare ones more "
         "often), else by frequency."))
@@ -96,7 +99,7 @@ class TableOptimConfig(OptimConfig):
 class TableTrainConfig(TrainConfig):
     """Run length, batch, devices and bookkeeping (batches of rows)."""
 
-    steps: int = Field(3000, ge=1, le=10_000_000, description="Generator updates.")
+    steps: int = Field(6000, ge=1, le=10_000_000, description="Generator updates.")
     batch_size: int = Field(500, ge=1, le=1_000_000, description=(
         "Rows per worker per step (under DP: the expected Poisson sample per worker)."))
     checkpoint_every: int = Field(500, ge=1, description=(

@@ -74,11 +74,10 @@ def _condition(model: TableModel, where: dict[str, str] | None) -> tuple[int, in
     return block, category
 
 
-def generate_rows(model: TableModel, n: int, seed: int,
-                  where: dict[str, str] | None = None) -> tuple[pd.DataFrame, float | None]:
-    """``n`` synthetic rows (coerced dtypes) and, with a condition, the share of rows in
-    which the generator produced the asked-for value by itself."""
-    cond_at = _condition(model, where)
+def generate_matrix(model: TableModel, n: int, seed: int,
+                    cond_at: tuple[int, int] | None = None) -> tuple[np.ndarray, int]:
+    """``n`` generated rows in the transformed space and, with a condition ``(block,
+    category)``, how many of them produced it by themselves (the column is then set)."""
     g, sampler, layout = model.generator(), model.sampler(), model.layout
     rng = torch.Generator().manual_seed(named_seed(seed, "synth"))
     chunks, agreed = [], 0
@@ -100,10 +99,20 @@ def generate_rows(model: TableModel, n: int, seed: int,
                 agreed += int((rows[:, s:s + w].argmax(axis=1) == cond_at[1]).sum())
                 rows[:, s:s + w] = np.eye(w)[cond_at[1]]
             chunks.append(rows)
-    if not np.isfinite(np.concatenate(chunks)).all():
+    matrix = np.concatenate(chunks)
+    if not np.isfinite(matrix).all():
         raise GanjobsError(f"{model.url}: the generator produced non-finite values; retrain "
                            f"the model")
-    frame = model.transformer.inverse(np.concatenate(chunks))
+    return matrix, agreed
+
+
+def generate_rows(model: TableModel, n: int, seed: int,
+                  where: dict[str, str] | None = None) -> tuple[pd.DataFrame, float | None]:
+    """``n`` synthetic rows (coerced dtypes) and, with a condition, the share of rows in
+    which the generator produced the asked-for value by itself."""
+    cond_at = _condition(model, where)
+    matrix, agreed = generate_matrix(model, n, seed, cond_at)
+    frame = model.transformer.inverse(matrix, model.meta.get("calibration"))
     return frame, (agreed / n if cond_at is not None else None)
 
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,10 +38,12 @@ DP_SETTINGS = {"loss.kind": "bce", "model.pac": 1}
 
 
 def resolve_run(preset: str | None, steps: int | None, workers: int | None, seed: int,
-                dp_epsilon: float | None) -> TableConfig:
-    """The run's configuration: preset, then the command's options."""
-    options: dict[str, Any] = {"train.steps": steps, "train.workers": workers,
-                               "train.seed": seed}
+                dp_epsilon: float | None,
+                overrides: Mapping[str, Any] | None = None) -> TableConfig:
+    """The run's configuration: preset, then ``overrides`` (dotted keys), then the
+    command's options."""
+    options: dict[str, Any] = dict(overrides or {})
+    options.update({"train.steps": steps, "train.workers": workers, "train.seed": seed})
     if dp_epsilon is not None:
         if not (isinstance(dp_epsilon, (int, float)) and math.isfinite(dp_epsilon)
                 and dp_epsilon > 0):
@@ -68,7 +71,8 @@ def train_table(data: str, out: str, *, schema: str | None = None, target: str |
                 preset: str | None = None, steps: int | None = None,
                 workers: int | None = None, seed: int = 0, dp_epsilon: float | None = None,
                 address: str | None = None, storage_path: str | None = None,
-                run_name: str | None = None) -> dict[str, Any]:
+                run_name: str | None = None,
+                overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Train the table GAN on ``data`` and publish a model folder at ``out``.
 
     Parameters
@@ -92,6 +96,9 @@ def train_table(data: str, out: str, *, schema: str | None = None, target: str |
     address, storage_path, run_name
         As for ``ganjobs train``: Ray cluster, checkpoint storage, run name (same name
         resumes).
+    overrides : mapping, optional
+        Config fields by dotted key (``{"train.batch_size": 300}``) on top of the preset; the
+        options above take precedence.
 
     Returns
     -------
@@ -99,7 +106,7 @@ def train_table(data: str, out: str, *, schema: str | None = None, target: str |
         ``out``, ``steps``, ``run_name``, ``meta`` (``model.json``), ``notes`` (schema lines).
     """
     _check_locations(out, run_name, storage_path)
-    cfg = resolve_run(preset, steps, workers, seed, dp_epsilon)
+    cfg = resolve_run(preset, steps, workers, seed, dp_epsilon, overrides)
     precheck_out(out, overwrite=True)
     table = load_table(data, schema, target)
     for note in table.notes:
@@ -125,12 +132,16 @@ def train_table(data: str, out: str, *, schema: str | None = None, target: str |
 
     from ganjobs.tabular.folder import write_table_model
 
+    calibration = (fit_calibration(cfg, state["generator"], transformer, layout, train_rows)
+                   if cfg.model.calibrate and cfg.privacy.epsilon is None else None)
+
     recoveries = json.loads(state.get("recoveries", "[]"))
     record = {
         "data": {"source": data, "sha256": table.sha256, "rows": len(table.frame),
                  "train_rows": len(train_rows)},
         "split": split.record(),
         "privacy": privacy_record(cfg, len(train_rows), int(state["step"]), recoveries),
+        "calibration": calibration,
         "seed": cfg.train.seed,
         "step": int(state["step"]),
         "training": {"run_name": name, "storage_path": storage, "workers": cfg.train.workers,
@@ -143,6 +154,24 @@ def train_table(data: str, out: str, *, schema: str | None = None, target: str |
                              transformer=transformer, layout=layout, record=record)
     return {"out": out, "steps": int(state["step"]), "run_name": name, "meta": meta,
             "notes": table.notes}
+
+
+def fit_calibration(cfg: TableConfig, generator_state: dict[str, Any],
+                    transformer: TableTransformer, layout: Layout,
+                    train_rows: Any) -> dict[str, Any]:
+    """Knots of the marginal calibration of every continuous column (see
+    :mod:`ganjobs.tabular.calibration`), from a fixed-seed generated sample."""
+    from ganjobs.tabular.calibration import CALIBRATION_ROWS, fit_map
+    from ganjobs.tabular.folder import TableModel
+    from ganjobs.tabular.synth import generate_matrix
+
+    model = TableModel("", {}, cfg, transformer, layout, generator_state)
+    matrix, _ = generate_matrix(model, CALIBRATION_ROWS, named_seed(cfg.train.seed,
+                                                                    "calibration"))
+    generated = transformer.modal_values(matrix)
+    real = transformer.real_modal_values(train_rows)
+    knots = {c: fit_map(generated[c], real[c]) for c in generated}
+    return {c: k for c, k in knots.items() if k is not None}
 
 
 def privacy_record(cfg: TableConfig, n_train: int, step: int,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -132,6 +133,10 @@ class ContinuousEncoder:
             values[is_atom] = atoms[slot[is_atom] - self.n_modes]
         values[missing] = np.nan
         return values
+
+    def modal(self, block: np.ndarray) -> np.ndarray:
+        """Rows of ``block`` whose softmax chose a mixture mode."""
+        return np.argmax(block[:, 1:], axis=1) < self.n_modes
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able fields (Python floats)."""
@@ -308,8 +313,12 @@ class TableTransformer:
                 blocks.append(enc.encode(series))
         return np.concatenate(blocks, axis=1).astype(np.float32)
 
-    def inverse(self, matrix: np.ndarray) -> pd.DataFrame:
+    def inverse(self, matrix: np.ndarray,
+                calibration: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Decode hard (one-hot) or soft (probability) rows into a table.
+
+        ``calibration`` maps a continuous column to the knots of its marginal calibration
+        (:mod:`ganjobs.tabular.calibration`), applied to the values drawn from mixture modes.
 
         Softmax spans are read by argmax, alpha is clipped to [-1, 1]; the missing slot gives
         NaN, ``<NA>``, NaT or ``None``. Integers are rounded (``Int64``), dates rounded to
@@ -328,10 +337,37 @@ class TableTransformer:
             block = matrix[:, start:start + enc.width]
             start += enc.width
             if isinstance(enc, ContinuousEncoder):
-                out[spec.name] = _finish_continuous(enc.decode(block), spec)
+                values = enc.decode(block)
+                knots = (calibration or {}).get(spec.name)
+                if knots:
+                    from ganjobs.tabular.calibration import apply_map
+
+                    modal = enc.modal(block)
+                    values[modal] = apply_map(values[modal], knots)
+                out[spec.name] = _finish_continuous(values, spec)
             else:
                 out[spec.name] = pd.Series(enc.decode(block), dtype=object)
         return pd.DataFrame(out, index=pd.RangeIndex(len(matrix)))
+
+    def modal_values(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        """Per continuous column, the values of the rows that chose a mixture mode (not an
+        atom, not missing), before rounding and bounds: what calibration maps."""
+        out, start = {}, 0
+        for enc in self.encoders:
+            block = np.asarray(matrix)[:, start:start + enc.width]
+            start += enc.width
+            if isinstance(enc, ContinuousEncoder):
+                out[enc.column] = enc.decode(block)[enc.modal(block)]
+        return out
+
+    def real_modal_values(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Per continuous column, the table's values that are neither missing nor atoms."""
+        out = {}
+        for spec, enc in zip(self.schema.columns, self.encoders, strict=True):
+            if isinstance(enc, ContinuousEncoder):
+                x = _as_float(_column(frame, spec.name), spec)
+                out[enc.column] = x[~np.isnan(x) & (_atom_index(x, enc.atoms) < 0)]
+        return out
 
     def observed(self) -> dict[str, dict[str, float]]:
         """Per continuous column the fitted data's ``min``, ``max`` and ``missing`` count."""
