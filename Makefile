@@ -10,7 +10,7 @@ export RAY_ENABLE_UV_RUN_RUNTIME_ENV := 0
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup test demo lint bench bench-train bench-generate bench-quality bench-null bench-ticks bench-backtest serve deploy submit clean
+.PHONY: setup test demo lint bench bench-train bench-generate bench-quality bench-null bench-ticks bench-backtest bench-credit serve deploy submit clean
 
 setup: $(STAMP)
 
@@ -76,6 +76,10 @@ bench-ticks: setup
 # Out-of-sample VaR/ES backtest from 2007 on the bundled data: ganjobs vs FHS, GARCH, HS.
 bench-backtest: setup
 	$(PY) -m bench.bench_backtest $(BACKTEST_ARGS)
+
+# Synthetic loan books vs baselines on both bundled credit tables (3 seeds, DP at eps 1 and 5).
+bench-credit: setup
+	$(PY) -m bench.bench_credit $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(LAKE) .pytest_cache
