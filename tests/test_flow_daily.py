@@ -283,7 +283,7 @@ def test_demo_run_again_in_the_same_lake_reuses_the_model(harness, tmp_path, cap
     from ganjobs.data.prices import load_market_data
 
     argv = ["--lake", str(tmp_path), "--preset", "tiny-daily", "--n", "32", "--horizon", "5",
-            "--no-portfolio"]
+            "--no-portfolio", "--no-credit"]
     assert main(argv) == 0
     first = capsys.readouterr().out
     last = load_market_data(f"{tmp_path}/prices").last_date  # common to the bundled symbols
