@@ -35,6 +35,8 @@ from ganjobs.train.launch import default_storage, run_ray_training
 #: What ``--dp-epsilon`` changes besides the target: the loss and pack size that per-sample
 #: clipping can take (see :mod:`ganjobs.tabular.privacy`).
 DP_SETTINGS = {"loss.kind": "bce", "model.pac": 1}
+#: The preset ``--dp-epsilon`` trains when none is named.
+DP_PRESET = "table-dp"
 
 
 def resolve_run(preset: str | None, steps: int | None, workers: int | None, seed: int,
@@ -42,6 +44,8 @@ def resolve_run(preset: str | None, steps: int | None, workers: int | None, seed
                 overrides: Mapping[str, Any] | None = None) -> TableConfig:
     """The run's configuration: preset, then ``overrides`` (dotted keys), then the
     command's options."""
+    if dp_epsilon is not None and preset is None:
+        preset = DP_PRESET
     options: dict[str, Any] = dict(overrides or {})
     options.update({"train.steps": steps, "train.workers": workers, "train.seed": seed})
     if dp_epsilon is not None:
