@@ -80,3 +80,17 @@ def harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local 2-CPU Ray cluster for one module (2 CPU workers: gloo DDP)."""
+    import ray
+
+    from ganjobs.cluster.connect import start_local_ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    start_local_ray(num_cpus=2, logging_level="WARNING")
+    yield ray
+    ray.shutdown()

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from ganjobs.cli import main
-from ganjobs.cluster.connect import start_local_ray
 from ganjobs.tabular.calibration import apply_map, fit_map
 from ganjobs.tabular.credit import write_sample_credit
 from ganjobs.tabular.privacy import epsilon_spent, noise_for
@@ -77,17 +76,6 @@ def test_noise_multiplier_spends_the_target_epsilon():
 
 
 # --- end to end on a real Ray cluster ------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    start_local_ray(num_cpus=2, logging_level="WARNING")
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from ganjobs.cluster.connect import start_local_ray
 from ganjobs.config import PRESETS, resolve_config
 from ganjobs.errors import GanjobsError
 from ganjobs.model.folder import load_model
@@ -32,17 +31,6 @@ def train_data(sample_dir) -> np.ndarray:
 
     returns = load_market_data(sample_dir).returns[:1500]
     return Preprocessor.fit(returns).transform(returns).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    start_local_ray(num_cpus=2, logging_level="WARNING")
-    yield ray
-    ray.shutdown()
 
 
 def _standalone(data: np.ndarray, _ckpt: str | None = None, **overrides) -> dict:
