@@ -14,9 +14,14 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def state_hash(model: nn.Module) -> str:
-    """sha256 over the parameters in state-dict order: equal iff the weights are equal."""
+    """sha256 over the parameters in registration order: equal iff the weights are equal.
+
+    Buffers are left out: a batch norm's running statistics are updated by each rank's own
+    forward passes after DDP broadcast rank 0's at the start of each, so they differ across
+    ranks without the weights doing so (rank 0's are the ones checkpointed).
+    """
     h = hashlib.sha256()
-    for name, tensor in unwrap(model).state_dict().items():
+    for name, tensor in unwrap(model).named_parameters():
         h.update(name.encode())
         h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()
