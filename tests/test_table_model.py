@@ -91,7 +91,7 @@ def model(ray_cluster, credit, tmp_path_factory) -> Path:
     rc = main(["train-table", "--data", str(credit / "credit_data.parquet"),
                "--schema", str(credit / "credit_data.schema.yaml"), "--out", str(out),
                "--preset", "table-tiny", "--steps", "20", "--workers", "2", "--seed", "3",
-               "--storage", str(out.parent / "rr")])
+               "--storage", str(out.parent / "rr"), "--name", "table-test"])
     assert rc == 0
     return out
 
@@ -192,16 +192,14 @@ def test_dp_training_records_the_accountants_epsilon(ray_cluster, credit, tmp_pa
 
 
 @pytest.mark.slow
-def test_same_run_name_resumes(ray_cluster, credit, tmp_path):
+def test_same_run_name_resumes(model, credit):
     from ganjobs.tabular.train import train_table
 
-    common = dict(schema=str(credit / "credit_data.schema.yaml"), preset="table-tiny",
-                  storage_path=str(tmp_path / "rr"), run_name="resume-table")
-    data = str(credit / "credit_data.parquet")
-    first = train_table(data, str(tmp_path / "m1"), steps=6, **common)
-    again = train_table(data, str(tmp_path / "m2"), steps=12, **common)
-    assert first["steps"] == 6 and again["steps"] == 12
-    assert again["meta"]["training"]["start_step"] == 6
+    again = train_table(str(credit / "credit_data.parquet"), str(model.parent / "more"),
+                        schema=str(credit / "credit_data.schema.yaml"), preset="table-tiny",
+                        steps=30, workers=2, seed=3, storage_path=str(model.parent / "rr"),
+                        run_name="table-test")
+    assert again["steps"] == 30 and again["meta"]["training"]["start_step"] == 20
 
 
 @pytest.mark.parametrize("args, message", [
