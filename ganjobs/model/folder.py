@@ -146,12 +146,22 @@ def write_model_folder(out: str, *, cfg: GanConfig, generator_state: dict[str, t
         "preprocess": preprocessor.to_dict(),
         "calibration": calibration or {"kind": "none"},
         "data": data_record,
-        "weights": {"name": WEIGHTS_FILE, "sha256": sha256_bytes(blob), "bytes": len(blob)},
+        "weights": weights_record(blob),
         "training": training,
         "metrics": metrics,
     }
-    publisher = Publisher(out, overwrite=True)
-    with publisher:
+    return publish_model(out, blob, meta)
+
+
+def weights_record(blob: bytes) -> dict[str, Any]:
+    """``model.json``'s record of the weights file: name, sha256 (checked on load), size."""
+    return {"name": WEIGHTS_FILE, "sha256": sha256_bytes(blob), "bytes": len(blob)}
+
+
+def publish_model(out: str, blob: bytes, meta: dict[str, Any]) -> dict[str, Any]:
+    """Publish a model folder atomically: the weights, then ``model.json``, then
+    ``_SUCCESS`` (a market or a table model alike); returns ``model.json``'s content."""
+    with Publisher(out, overwrite=True) as publisher:
         publisher.write_part(WEIGHTS_FILE, blob, rows=0)
         return publisher.commit(meta, name=MODEL_JSON)
 

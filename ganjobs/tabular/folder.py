@@ -20,8 +20,9 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from ganjobs.errors import GanjobsError
-from ganjobs.io.publisher import Publisher, require_published
+from ganjobs.io.publisher import require_published
 from ganjobs.io.storage import join, read_bytes, read_json, sha256_bytes
+from ganjobs.model.folder import MODEL_JSON, WEIGHTS_FILE, publish_model, weights_record
 from ganjobs.tabular.config import TABLE_CONFIG_SCHEMA, TableConfig, table_config_from_dict
 from ganjobs.tabular.networks import TableGenerator
 from ganjobs.tabular.sampler import CondSampler
@@ -30,8 +31,6 @@ from ganjobs.tabular.task import Layout, build_networks
 from ganjobs.tabular.transform import TableTransformer
 
 TABLE_MODEL_FORMAT = "ganjobs.table-model/1"
-MODEL_JSON = "model.json"
-WEIGHTS_FILE = "generator.safetensors"
 
 
 def write_table_model(out: str, *, cfg: TableConfig, generator_state: dict[str, torch.Tensor],
@@ -56,12 +55,9 @@ def write_table_model(out: str, *, cfg: TableConfig, generator_state: dict[str, 
         "layout": layout.to_dict(),
         **record,
         "code_version": code_version(),
-        "weights": {"name": WEIGHTS_FILE, "sha256": sha256_bytes(blob), "bytes": len(blob)},
+        "weights": weights_record(blob),
     }
-    publisher = Publisher(out, overwrite=True)
-    with publisher:
-        publisher.write_part(WEIGHTS_FILE, blob, rows=0)
-        return publisher.commit(meta, name=MODEL_JSON)
+    return publish_model(out, blob, meta)
 
 
 @dataclass
